@@ -1,0 +1,62 @@
+"""``python -m yardmaster.api [--port 8000] [--host 127.0.0.1]``: gunicorn serving ``create_app()``.
+
+The settings are parsed and the database is checked here, before gunicorn starts, so a
+bad configuration stops the process with one line naming the variable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Any
+
+from flask import Flask
+from gunicorn.app.base import BaseApplication
+
+from yardmaster.api.app import create_app
+from yardmaster.api.gunicorn_conf import gunicorn_options
+from yardmaster.shared import lifecycle
+from yardmaster.shared.services import Service
+from yardmaster.shared.settings import Settings
+
+log = logging.getLogger("yardmaster.api")
+
+
+class ApiServer(BaseApplication):  # type: ignore[misc]
+    """gunicorn, configured in code, building one application per worker."""
+
+    def __init__(self, settings: Settings, options: dict[str, Any]) -> None:
+        self.settings = settings
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            if value is not None:
+                self.cfg.set(key, value)
+
+    def load(self) -> Flask:
+        return create_app(self.settings)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m yardmaster.api", description=__doc__)
+    parser.add_argument("--port", help="overrides YARDMASTER_API_PORT (default 8000)")
+    parser.add_argument("--host", help="overrides YARDMASTER_API_HOST (default 127.0.0.1)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Start the API server; return its exit status."""
+    args = parse_args(argv)
+    overrides = {k: v for k, v in (("api_port", args.port), ("api_host", args.host)) if v}
+    settings = lifecycle.start(Service.API, **overrides)
+    lifecycle.connect_database(Service.API, settings).dispose()
+    log.info("serving on http://%s:%d", settings.api_host, settings.api_port)
+    ApiServer(settings, gunicorn_options(settings, settings.api_host, settings.api_port)).run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

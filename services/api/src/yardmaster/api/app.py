@@ -1,0 +1,33 @@
+"""The application factory: the API's composition root inside each gunicorn worker."""
+
+from __future__ import annotations
+
+from flask import Flask, Response, jsonify
+
+from yardmaster.api import health, problems
+from yardmaster.api.resources import Resources
+from yardmaster.shared.settings import Settings, load_settings
+
+
+def create_app(settings: Settings | None = None, resources: Resources | None = None) -> Flask:
+    """Build the API. Connections are made lazily, on the first request that needs them.
+
+    ``settings`` default to the environment; tests pass their own ``resources`` to share
+    connections.
+    """
+    settings = settings or load_settings()
+    app = Flask("yardmaster.api")
+    app.config["SETTINGS"] = settings
+    app.extensions["yardmaster"] = resources or Resources.from_settings(settings)
+    problems.register(app)
+    app.register_blueprint(health.blueprint)
+    app.add_url_rule("/", "index", index)
+    return app
+
+
+def index() -> Response:
+    """What this service is and where to go next."""
+    return jsonify(
+        service="yardmaster-api",
+        links={"health": "/healthz", "readiness": "/readyz", "processes": "/status"},
+    )

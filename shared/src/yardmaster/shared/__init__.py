@@ -1,0 +1,1 @@
+"""Yardmaster's common library: what two processes must agree on, written once."""

@@ -1,0 +1,78 @@
+"""Redis connections that fail fast and reconnect by themselves."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import redis
+from redis.exceptions import RedisError
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_when_event_set,
+    wait_exponential,
+)
+
+log = logging.getLogger(__name__)
+
+#: Longest pause between two reconnection attempts.
+MAX_BACKOFF_SECONDS = 10.0
+
+
+def make_redis(url: str, connect_timeout: float = 5.0) -> redis.Redis:
+    """A client for ``url`` whose pool reconnects on the next command after Redis comes back.
+
+    Connecting and every command time out, so a dead server yields an error instead of a hang.
+    """
+    return redis.Redis.from_url(
+        url,
+        socket_connect_timeout=connect_timeout,
+        socket_timeout=connect_timeout + 25.0,
+        health_check_interval=15,
+        decode_responses=False,
+    )
+
+
+def redact(url: str) -> str:
+    """``url`` without its password, for logs and error messages."""
+    scheme, sep, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not at or ":" not in credentials:
+        return url
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}{sep}{user}:***@{host}"
+
+
+def wait_for_redis(client: redis.Redis, stop: threading.Event, what: str) -> bool:
+    """Block until Redis answers PING, retrying with exponential backoff (0.5 s up to 10 s).
+
+    Each failed attempt is logged once. Returns ``False`` if ``stop`` was set first (the
+    process is shutting down), ``True`` once Redis answered.
+    """
+
+    def log_failure(state: RetryCallState) -> None:
+        assert state.outcome is not None and state.next_action is not None
+        log.warning(
+            "%s: Redis unreachable (%s); retrying in %.1f s",
+            what,
+            state.outcome.exception(),
+            state.next_action.sleep,
+        )
+
+    retrying = Retrying(
+        retry=retry_if_exception_type(RedisError),
+        wait=wait_exponential(multiplier=0.5, max=MAX_BACKOFF_SECONDS),
+        stop=stop_when_event_set(stop),
+        before_sleep=log_failure,
+        sleep=stop.wait,
+        reraise=False,
+    )
+    try:
+        for attempt in retrying:
+            with attempt:
+                client.ping()
+    except Exception:  # tenacity's RetryError: stopped while Redis was still down
+        return False
+    return not stop.is_set()

@@ -1,0 +1,137 @@
+"""Settings: one value, parsed once per process from ``YARDMASTER_*`` environment variables.
+
+Every variable is listed, with its default, in ``.env.example`` at the repository root.
+Parsing is strict: a malformed value raises :class:`ConfigurationError` naming the
+variable, and nothing reads the environment anywhere else.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import redis
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from yardmaster.shared.errors import ConfigurationError
+
+ENV_PREFIX = "YARDMASTER_"
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+DATABASE_BACKENDS = ("sqlite", "postgresql")
+
+
+class Settings(BaseSettings):
+    """Configuration shared by every process; field ``x`` is read from ``YARDMASTER_X``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, frozen=True, extra="ignore", env_ignore_empty=True
+    )
+
+    data_dir: Path = Path(".data")
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    database_url: str = ""
+    bucket_dir: Path | None = None
+    log_level: LogLevel = "INFO"
+    instance: str = ""
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=1, le=65535)
+    api_workers: int = Field(default=2, ge=1, le=64)
+    api_threads: int = Field(default=8, ge=1, le=256)
+    connect_timeout: float = Field(default=5.0, gt=0, le=300)
+    heartbeat_interval: float = Field(default=5.0, gt=0, le=300)
+    seconds_in_min: float = Field(default=60.0, gt=0)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_log_level(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _known_redis_scheme(cls, value: str) -> str:
+        scheme = value.partition("://")[0]
+        if "://" not in value or scheme not in REDIS_SCHEMES:
+            raise ValueError(f"must start with one of {', '.join(s + '://' for s in REDIS_SCHEMES)}")
+        try:
+            redis.ConnectionPool.from_url(value)
+        except ValueError as exc:
+            raise ValueError(f"not a Redis URL ({exc})") from None
+        return value
+
+    @model_validator(mode="after")
+    def _derive_paths(self) -> Settings:
+        data_dir = self.data_dir.expanduser().absolute()
+        object.__setattr__(self, "data_dir", data_dir)
+        if self.bucket_dir is None:
+            object.__setattr__(self, "bucket_dir", data_dir / "bucket")
+        if not self.database_url:
+            object.__setattr__(self, "database_url", f"sqlite:///{data_dir / 'yardmaster.db'}")
+        object.__setattr__(self, "database_url", normalise_database_url(self.database_url))
+        if not self.instance:
+            object.__setattr__(self, "instance", f"{socket.gethostname()}-{os.getpid()}")
+        return self
+
+    @property
+    def bucket(self) -> Path:
+        """The bucket directory shared by the simulator and the file workers."""
+        assert self.bucket_dir is not None  # set by _derive_paths
+        return self.bucket_dir
+
+    @property
+    def run_dir(self) -> Path:
+        """Where processes leave their liveness files for container healthchecks."""
+        return self.data_dir / "run"
+
+
+def normalise_database_url(url: str) -> str:
+    """Check a SQLAlchemy URL and pin PostgreSQL to the psycopg 3 driver.
+
+    ``postgresql://`` and ``postgres://`` would otherwise pick psycopg2, which is not
+    installed; a URL naming any other backend is refused.
+    """
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url.removeprefix("postgres://")
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise ValueError(f"not a database URL ({exc})") from None
+    if parsed.get_backend_name() not in DATABASE_BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(DATABASE_BACKENDS)}")
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed.render_as_string(hide_password=False)
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Parse settings from ``environ`` (default: the process environment) plus overrides.
+
+    Raises :class:`ConfigurationError` naming the first bad variable.
+    """
+    source = os.environ if environ is None else environ
+    values = {
+        key[len(ENV_PREFIX) :].lower(): value
+        for key, value in source.items()
+        if key.startswith(ENV_PREFIX) and value != ""
+    }
+    values.update(overrides)
+    known = {name for name in Settings.model_fields}
+    try:
+        return Settings.model_validate({k: v for k, v in values.items() if k in known})
+    except ValidationError as exc:
+        raise _configuration_error(exc, values) from None
+
+
+def _configuration_error(exc: ValidationError, values: Mapping[str, Any]) -> ConfigurationError:
+    first = exc.errors()[0]
+    field = str(first["loc"][0]) if first["loc"] else "settings"
+    variable = ENV_PREFIX + field.upper()
+    shown = values.get(field, "")
+    message = str(first["msg"]).removeprefix("Value error, ")
+    return ConfigurationError(variable, f"{message} (got {shown!r})")
