@@ -46,6 +46,7 @@ def server_command(port: int, data_dir: Path, persistent: bool = True) -> list[s
         "--appendonly", "yes" if persistent else "no",
         "--save", "",
         "--protected-mode", "yes",
+        "--logfile", str(data_dir / "redis.log"),
     ]  # fmt: skip
 
 

@@ -1,0 +1,1 @@
+"""Yardmaster's simulator: writes the provider's timed files into the bucket directory."""

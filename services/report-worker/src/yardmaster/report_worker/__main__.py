@@ -1,0 +1,34 @@
+"""``python -m yardmaster.report_worker``: an RQ worker serving the platform's queues.
+
+Listens to the queues of :mod:`yardmaster.shared.queues` in priority order. SIGTERM or
+SIGINT: finish the current job, then exit; a second signal kills the job (cold shutdown).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from yardmaster.report_worker.worker import serve
+from yardmaster.shared import lifecycle
+from yardmaster.shared.heartbeat import Heartbeat
+from yardmaster.shared.redis_client import make_redis
+from yardmaster.shared.services import Service
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one report worker until it is asked to stop."""
+    parser = argparse.ArgumentParser(prog="python -m yardmaster.report_worker", description=__doc__)
+    parser.add_argument("--name", help="instance name in logs and heartbeats")
+    args = parser.parse_args(argv)
+    settings = lifecycle.start(Service.REPORT_WORKER, **({"instance": args.name} if args.name else {}))
+    lifecycle.connect_database(Service.REPORT_WORKER, settings).dispose()
+    client = make_redis(settings.redis_url, settings.connect_timeout)
+    heartbeat = Heartbeat(client, Service.REPORT_WORKER, settings.instance, settings.run_dir,
+                          settings.heartbeat_interval)
+    serve(settings, client, heartbeat)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""The RQ worker, reconnecting instead of crashing when Redis goes away."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import redis
+from redis.exceptions import RedisError
+from rq import Worker
+
+from yardmaster.shared import lifecycle, queues
+from yardmaster.shared.heartbeat import Heartbeat
+from yardmaster.shared.redis_client import redact, wait_for_redis
+from yardmaster.shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: RQ worker key TTL; RQ blocks on the queues for (this − 15) s between heartbeats.
+WORKER_TTL_SECONDS = 20
+#: How often a busy worker's parent process beats while its job runs.
+JOB_MONITORING_INTERVAL_SECONDS = 5
+
+
+class YardmasterWorker(Worker):  # type: ignore[misc]
+    """An RQ worker whose heartbeats also reach Yardmaster's heartbeat (Redis key and file)."""
+
+    yardmaster_heartbeat: Heartbeat | None = None
+    shutdown_requested = False
+
+    def handle_warm_shutdown_request(self) -> None:
+        self.shutdown_requested = True
+        super().handle_warm_shutdown_request()
+
+    def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
+        super().heartbeat(timeout, pipeline)
+        if self.yardmaster_heartbeat is not None:
+            self.yardmaster_heartbeat.beat(state=str(self.get_state()), rq_worker=self.name)
+
+
+def build_worker(client: redis.Redis, name: str, heartbeat: Heartbeat) -> YardmasterWorker:
+    """An RQ worker listening to the platform's queues, most urgent first."""
+    worker = YardmasterWorker(
+        list(queues.PRIORITY_ORDER),
+        name=name,
+        connection=client,
+        worker_ttl=WORKER_TTL_SECONDS,
+        job_monitoring_interval=JOB_MONITORING_INTERVAL_SECONDS,
+    )
+    worker.yardmaster_heartbeat = heartbeat
+    return worker
+
+
+def serve(settings: Settings, client: redis.Redis, heartbeat: Heartbeat) -> None:
+    """Work until asked to stop, starting a fresh RQ worker whenever Redis was lost.
+
+    RQ's own loop retries a failed dequeue, but quits on errors elsewhere (registration,
+    maintenance). Each time it quits without a stop request, this waits for Redis with
+    backoff and starts a new RQ worker (a new name: the old one's registration may linger).
+    """
+    stop = threading.Event()
+    generation = 0
+    while not stop.is_set():
+        lifecycle.install_shutdown_handlers(stop)
+        heartbeat.beat(force=True, state="connecting")
+        if not wait_for_redis(client, stop, f"report worker (Redis at {redact(settings.redis_url)})"):
+            break
+        worker = build_worker(client, f"{settings.instance}.{generation}", heartbeat)
+        try:
+            worker.work(logging_level=settings.log_level)
+        except RedisError as exc:
+            log.warning("lost Redis while starting or stopping (%s)", exc)
+        if worker.shutdown_requested:
+            break
+        generation += 1
+        log.warning("RQ worker loop ended without a stop request; reconnecting")
+        stop.wait(1.0)
+    heartbeat.retire()
+    log.info("stopped")

@@ -1,0 +1,86 @@
+"""``python -m yardmaster.simulator --dir DIR [--seconds-in-min S] [--schedule FILE] [--days N]``
+
+Writes the provider's files into DIR at their scheduled times: file k after (k+1)·15
+simulated minutes, one simulated minute lasting S real seconds (default 60). The default
+schedule is the 96 files of the original brief, shipped inside this package. With --days N
+the day repeats N times (0: forever), each repetition named for the next date.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from yardmaster.shared import lifecycle
+from yardmaster.shared.heartbeat import Heartbeat
+from yardmaster.shared.redis_client import make_redis
+from yardmaster.shared.services import Service
+from yardmaster.simulator.core.schedule import ScheduleError, parse_schedule, releases
+from yardmaster.simulator.run import Simulation
+from yardmaster.simulator.writer import (
+    BucketNotEmptyError,
+    refuse_used_bucket,
+    write_atomically,
+    write_in_place,
+)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m yardmaster.simulator", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dir", type=Path, help="bucket directory (default YARDMASTER_BUCKET_DIR)")
+    parser.add_argument("--seconds-in-min", help="real seconds per simulated minute "
+                        "(default YARDMASTER_SECONDS_IN_MIN, 60); 0.001 runs the day in ~1.5 s")
+    parser.add_argument("--schedule", type=Path, help="CSV of filename,processing_minutes")
+    parser.add_argument("--days", type=int, default=1,
+                        help="how many simulated days to write (default 1; 0 = until stopped)")
+    parser.add_argument("--non-atomic", action="store_true",
+                        help="write files in place like the original simulator (for tests)")
+    parser.add_argument("--name", help="instance name in logs and heartbeats")
+    args = parser.parse_args(argv)
+    if args.days < 0:
+        parser.error("--days must be 0 (forever) or more")
+    return args
+
+
+def read_schedule_text(path: Path | None) -> str:
+    """The schedule CSV: the given file, else the one shipped with the package."""
+    if path is None:
+        return resources.files("yardmaster.simulator").joinpath("data/file-schedule.csv").read_text()
+    return path.read_text(encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the simulator; 0 when the schedule completed or was stopped cleanly."""
+    args = parse_args(argv)
+    overrides: dict[str, Any] = {"bucket_dir": args.dir, "seconds_in_min": args.seconds_in_min,
+                                 "instance": args.name}
+    settings = lifecycle.start(Service.SIMULATOR, **{k: v for k, v in overrides.items() if v})
+    try:
+        files = parse_schedule(read_schedule_text(args.schedule))
+        refuse_used_bucket(settings.bucket)
+    except (OSError, ScheduleError, BucketNotEmptyError) as exc:
+        print(f"simulator: {exc}", file=sys.stderr)
+        return 1
+    lifecycle.connect_database(Service.SIMULATOR, settings).dispose()
+    settings.bucket.mkdir(parents=True, exist_ok=True)
+    stop = threading.Event()
+    lifecycle.install_shutdown_handlers(stop)
+    heartbeat = Heartbeat(make_redis(settings.redis_url, settings.connect_timeout),
+                          Service.SIMULATOR, settings.instance, settings.run_dir,
+                          settings.heartbeat_interval)
+    simulation = Simulation(settings.bucket, releases(files, settings.seconds_in_min, args.days or None),
+                            write_in_place if args.non_atomic else write_atomically, heartbeat, stop)
+    try:
+        simulation.run()
+    finally:
+        heartbeat.retire()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
