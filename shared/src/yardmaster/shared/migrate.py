@@ -20,7 +20,7 @@ from sqlalchemy import Engine, func, select
 from yardmaster.shared import lifecycle
 from yardmaster.shared.services import Service
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("yardmaster.shared.migrate")
 
 SCRIPT_LOCATION = "yardmaster.shared:migrations"
 #: Key of the PostgreSQL advisory lock held while migrating (arbitrary, fixed).

@@ -1,0 +1,54 @@
+# Yardmaster: `make run` runs everything on this machine, `make test` runs the whole suite.
+SHELL := /bin/bash
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+UV := .tools/bin/uv
+VENV := .venv
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
+
+.PHONY: help install run test lint format bench up down clean
+
+help:
+	@echo "make run      install, migrate and run every process locally (API on http://127.0.0.1:8000)"
+	@echo "make test     install and run the whole test suite"
+	@echo "make install  create .venv/ with every package installed editable"
+	@echo "make lint     ruff and mypy"
+	@echo "make bench    run the benchmarks (figures go to BENCHMARKS.md)"
+	@echo "make up/down  the production-like stack with Docker Compose"
+
+$(UV):
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Yardmaster needs Python 3.11 or newer; set PYTHON=python3.x")'
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+install: $(UV)
+	$(UV) sync --frozen --all-packages --python $(PYTHON)
+
+run: install
+	$(VENV)/bin/python tools/devstack.py
+
+test: install
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench: install
+	$(VENV)/bin/python tests/bench/startup.py
+
+up:
+	docker compose up --build -d
+	@echo "API: http://127.0.0.1:8000 (docker compose logs -f to follow)"
+
+down:
+	docker compose down
+
+clean:
+	rm -rf .tools $(VENV) .data .pytest_cache .mypy_cache .ruff_cache
