@@ -65,6 +65,11 @@ class Settings(BaseSettings):
             raise ValueError(f"not a Redis URL ({exc})") from None
         return value
 
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        return normalise_database_url(value) if value else value
+
     @model_validator(mode="after")
     def _derive_paths(self) -> Settings:
         data_dir = self.data_dir.expanduser().absolute()
@@ -73,7 +78,6 @@ class Settings(BaseSettings):
             object.__setattr__(self, "bucket_dir", data_dir / "bucket")
         if not self.database_url:
             object.__setattr__(self, "database_url", f"sqlite:///{data_dir / 'yardmaster.db'}")
-        object.__setattr__(self, "database_url", normalise_database_url(self.database_url))
         if not self.instance:
             object.__setattr__(self, "instance", f"{socket.gethostname()}-{os.getpid()}")
         return self

@@ -1,0 +1,124 @@
+"""Test helpers: free ports, a real Redis server per test session, real processes, deadlines."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TypeVar
+
+from yardmaster.shared.embedded_redis import start_server
+
+REPO = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nobody listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def eventually(check: Callable[[], T | None], timeout: float = 20.0, what: str = "") -> T:
+    """Poll ``check`` until it returns something truthy; fail with ``what`` at the deadline."""
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            value = check()
+        except Exception as exc:  # noqa: BLE001 - keep polling, report the last one
+            last_error = exc
+        else:
+            if value:
+                return value
+        time.sleep(0.05)
+    raise AssertionError(f"not within {timeout} s: {what or check}; last error: {last_error!r}")
+
+
+class RedisServer:
+    """A real redis-server on a free port with its own folder; can be stopped and restarted."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisServer:
+        self.process = start_server(self.port, self.directory, persistent=False)
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None
+
+
+class Process:
+    """A Yardmaster process started with the same command Compose and ``make run`` use.
+
+    Its output goes to a file (never a pipe that could fill up) that tests can read.
+    """
+
+    def __init__(self, args: list[str], env: Mapping[str, str], log: Path) -> None:
+        self.args = args
+        self.log = log
+        self._log_handle = open(log, "wb")  # noqa: SIM115 - closed in stop()
+        self.popen = subprocess.Popen(
+            args, env=dict(env), stdout=self._log_handle, stderr=subprocess.STDOUT, cwd=REPO
+        )
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_for_output(self, text: str, timeout: float = 30.0) -> str:
+        def seen() -> bool:
+            if text in self.output():
+                return True
+            assert self.popen.poll() is None, f"exited {self.popen.returncode}:\n{self.output()}"
+            return False
+
+        eventually(seen, timeout, f"{text!r} in the output of {self.args}")
+        return self.output()
+
+    def signal(self, signum: int = signal.SIGTERM) -> None:
+        if self.popen.poll() is None:
+            self.popen.send_signal(signum)
+
+    def wait(self, timeout: float = 30.0) -> int:
+        return self.popen.wait(timeout=timeout)
+
+    def stop(self, timeout: float = 30.0) -> int:
+        self.signal(signal.SIGTERM)
+        try:
+            return self.popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            self.popen.wait()
+            raise
+        finally:
+            self._log_handle.close()
+
+
+def base_env(**settings: str) -> dict[str, str]:
+    """The environment of a child process: this one's, minus YARDMASTER_*, plus ``settings``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("YARDMASTER_")}
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update({f"YARDMASTER_{k.upper()}": v for k, v in settings.items()})
+    return env
+
+
+def module_command(module: str, *args: str) -> list[str]:
+    """``python -m module args...`` with this interpreter."""
+    return [PYTHON, "-m", module, *args]
