@@ -100,6 +100,7 @@ class Process:
         return self.popen.wait(timeout=timeout)
 
     def stop(self, timeout: float = 30.0) -> int:
+        """SIGTERM, then wait; a process that does not stop in time is killed and fails the test."""
         self.signal(signal.SIGTERM)
         try:
             return self.popen.wait(timeout=timeout)
@@ -109,6 +110,12 @@ class Process:
             raise
         finally:
             self._log_handle.close()
+
+    def close(self) -> None:
+        """Stop the process if it still runs; release its log file."""
+        if self.popen.poll() is None:
+            self.stop()
+        self._log_handle.close()
 
 
 def base_env(**settings: str) -> dict[str, str]:

@@ -16,14 +16,12 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import shlex
 import socket
 import subprocess
 import sys
 from pathlib import Path
 
-from honcho.manager import Manager
-from honcho.printer import Printer
+from supervisor import Supervisor
 
 from yardmaster.shared import lifecycle
 from yardmaster.shared.embedded_redis import EmbeddedRedisError, start_server
@@ -42,12 +40,14 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def module(name: str, *args: str) -> str:
-    """The shell command that starts one Yardmaster process (the same one Compose runs)."""
-    return "exec " + shlex.join([PYTHON, "-m", name, *args])
+def module(name: str, *args: str) -> list[str]:
+    """The command that starts one Yardmaster process (the same one Compose runs)."""
+    return [PYTHON, "-m", name, *args]
 
 
-def processes(settings: Settings, bucket: Path, seconds_in_min: float, workers: int) -> dict[str, str]:
+def processes(
+    settings: Settings, bucket: Path, seconds_in_min: float, workers: int
+) -> dict[str, list[str]]:
     """Name → command of every process of the local stack (Redis excepted)."""
     speed = ["--dir", str(bucket), "--seconds-in-min", repr(seconds_in_min)]
     commands = {"api": module("yardmaster.api", "--port", str(settings.api_port))}
@@ -99,7 +99,8 @@ def start_embedded_redis(env: dict[str, str], port: int) -> tuple[subprocess.Pop
         print(f"devstack: cannot start the embedded Redis: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
     url = f"redis://127.0.0.1:{port}/0"
-    print(f"devstack: embedded Redis at {url} (files in {redis_dir})", flush=True)
+    binary = server.args[0]  # type: ignore[index]
+    print(f"devstack: embedded Redis at {url} ({binary}, files in {redis_dir})", flush=True)
     return server, url
 
 
@@ -110,13 +111,12 @@ def run_stack(env: dict[str, str], args: argparse.Namespace) -> int:
         print("devstack: migrations failed; nothing started", file=sys.stderr)
         return 1
     bucket = settings.bucket / dt.datetime.now().strftime("run-%Y%m%d-%H%M%S")
-    manager = Manager(Printer(sys.stdout))
+    supervisor = Supervisor()
     for name, command in processes(settings, bucket, args.seconds_in_min, args.workers).items():
-        manager.add_process(name, command, env=env)
+        supervisor.start(name, command, env)
     print(f"devstack: API on http://127.0.0.1:{settings.api_port}, bucket {bucket}; "
           "Ctrl-C stops all", flush=True)
-    manager.loop()
-    return int(manager.returncode or 0)
+    return supervisor.run()
 
 
 def load_settings_or_exit(env: dict[str, str]) -> Settings:

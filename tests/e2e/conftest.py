@@ -1,0 +1,46 @@
+"""End-to-end fixtures: real processes started with the commands Compose and make run use."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from support import Process, base_env, module_command
+from yardmaster.shared.db import make_engine
+from yardmaster.shared.migrate import upgrade_to_head
+
+Start = Callable[..., Process]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "/e2e/" in str(item.fspath):
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture
+def migrated_database_url(database_url: str) -> str:
+    """An empty database brought to the current schema."""
+    engine = make_engine(database_url)
+    upgrade_to_head(engine)
+    engine.dispose()
+    return database_url
+
+
+@pytest.fixture
+def start(tmp_path: Path) -> Iterator[Start]:
+    """Start ``python -m MODULE ARGS`` with the given settings; every process is stopped after."""
+    started: list[Process] = []
+
+    def start_process(module: str, *args: str, **settings: str) -> Process:
+        settings.setdefault("data_dir", str(tmp_path / "data"))
+        log = tmp_path / f"{module.rsplit('.', 1)[-1]}-{len(started)}.log"
+        process = Process(module_command(module, *args), base_env(**settings), log)
+        started.append(process)
+        return process
+
+    yield start_process
+    for process in started:
+        process.close()
