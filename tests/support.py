@@ -33,7 +33,7 @@ def eventually(check: Callable[[], T | None], timeout: float = 20.0, what: str =
     while time.monotonic() < deadline:
         try:
             value = check()
-        except Exception as exc:  # noqa: BLE001 - keep polling, report the last one
+        except Exception as exc:
             last_error = exc
         else:
             if value:

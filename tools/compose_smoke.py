@@ -40,7 +40,11 @@ def main() -> int:
         status, body = fetch(args.base + "/readyz")
         if status == 200:
             status, body = fetch(args.base + "/status")
-            live = {k: len(v) for k, v in json.loads(body)["services"].items()} if status == 200 else {}
+            live = (
+                {k: len(v) for k, v in json.loads(body)["services"].items()}
+                if status == 200
+                else {}
+            )
             seen = f"/readyz 200; live processes {live}"
             if all(live.get(k, 0) == n for k, n in expected.items()):
                 print(f"smoke: ok: {seen}")

@@ -24,7 +24,7 @@ from pathlib import Path
 from supervisor import Supervisor
 
 from yardmaster.shared import lifecycle
-from yardmaster.shared.embedded_redis import EmbeddedRedisError, start_server
+from yardmaster.shared.embedded_redis import EmbeddedRedisError, redis_server_binary, start_server
 from yardmaster.shared.errors import ConfigurationError
 from yardmaster.shared.settings import Settings, load_settings
 
@@ -52,24 +52,41 @@ def processes(
     speed = ["--dir", str(bucket), "--seconds-in-min", repr(seconds_in_min)]
     commands = {"api": module("yardmaster.api", "--port", str(settings.api_port))}
     for n in range(1, workers + 1):
-        commands[f"report-worker-{n}"] = module("yardmaster.report_worker", "--name", f"report-worker-{n}")
+        commands[f"report-worker-{n}"] = module(
+            "yardmaster.report_worker", "--name", f"report-worker-{n}"
+        )
     for n in range(1, workers + 1):
         commands[f"file-worker-{n}"] = module(
             "yardmaster.file_worker", *speed, "--name", f"file-worker-{n}"
         )
-    commands["simulator"] = module("yardmaster.simulator", *speed, "--days", "0", "--name", "simulator")
+    commands["simulator"] = module(
+        "yardmaster.simulator", *speed, "--days", "0", "--name", "simulator"
+    )
     return commands
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="make run", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--redis-port", type=int, default=0,
-                        help="port of the embedded Redis server (default: any free port)")
-    parser.add_argument("--seconds-in-min", type=float, default=DEMO_SECONDS_IN_MIN,
-                        help="real seconds per simulated minute (default: a day in 2 minutes)")
-    parser.add_argument("--workers", type=int, default=2,
-                        help="report workers and file workers to run (default 2 of each)")
+    parser = argparse.ArgumentParser(
+        prog="make run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--redis-port",
+        type=int,
+        default=0,
+        help="port of the embedded Redis server (default: any free port)",
+    )
+    parser.add_argument(
+        "--seconds-in-min",
+        type=float,
+        default=DEMO_SECONDS_IN_MIN,
+        help="real seconds per simulated minute (default: a day in 2 minutes)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="report workers and file workers to run (default 2 of each)",
+    )
     return parser.parse_args(argv)
 
 
@@ -99,7 +116,7 @@ def start_embedded_redis(env: dict[str, str], port: int) -> tuple[subprocess.Pop
         print(f"devstack: cannot start the embedded Redis: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
     url = f"redis://127.0.0.1:{port}/0"
-    binary = server.args[0]  # type: ignore[index]
+    binary = redis_server_binary()
     print(f"devstack: embedded Redis at {url} ({binary}, files in {redis_dir})", flush=True)
     return server, url
 
@@ -114,8 +131,10 @@ def run_stack(env: dict[str, str], args: argparse.Namespace) -> int:
     supervisor = Supervisor()
     for name, command in processes(settings, bucket, args.seconds_in_min, args.workers).items():
         supervisor.start(name, command, env)
-    print(f"devstack: API on http://127.0.0.1:{settings.api_port}, bucket {bucket}; "
-          "Ctrl-C stops all", flush=True)
+    print(
+        f"devstack: API on http://127.0.0.1:{settings.api_port}, bucket {bucket}; Ctrl-C stops all",
+        flush=True,
+    )
     return supervisor.run()
 
 

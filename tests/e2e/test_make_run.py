@@ -6,7 +6,6 @@ import signal
 from pathlib import Path
 
 import requests
-
 from support import PYTHON, REPO, Process, base_env, eventually, free_port
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import redis
 import requests
-from rq import Queue
-
 from e2e.conftest import Start
+from rq import Queue
 from support import RedisServer, eventually, free_port
+
 from yardmaster.shared import queues
 from yardmaster.shared.heartbeat import live_processes
 from yardmaster.shared.lifecycle import EXIT_CONFIG
@@ -190,7 +190,9 @@ def test_bad_configuration_stops_the_process_at_start_with_one_line_naming_the_v
     assert process.wait(timeout=30) == EXIT_CONFIG
     lines = process.output().strip().splitlines()
     assert len(lines) == 1, lines
-    assert lines[0].startswith(f"{module.split('.')[-1].replace('_', '-')}: configuration error: {variable}")
+    assert lines[0].startswith(
+        f"{module.split('.')[-1].replace('_', '-')}: configuration error: {variable}"
+    )
 
 
 def test_an_unparsable_api_port_stops_the_api_naming_the_variable(start: Start) -> None:

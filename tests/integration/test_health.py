@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
 from flask.testing import FlaskClient
 from sqlalchemy import Engine
-
 from support import RedisServer, eventually
+
 from yardmaster.api import create_app
 from yardmaster.api.resources import Resources
 from yardmaster.shared.heartbeat import Heartbeat
@@ -28,9 +27,9 @@ def client_for(redis_url: str, database_url: str, engine: Engine) -> FlaskClient
 
 
 @pytest.fixture
-def client(redis_url: str, database_url: str, engine: Engine) -> Iterator[FlaskClient]:
+def client(redis_url: str, database_url: str, engine: Engine) -> FlaskClient:
     upgrade_to_head(engine)
-    yield client_for(redis_url, database_url, engine)
+    return client_for(redis_url, database_url, engine)
 
 
 def test_healthz_answers_while_the_process_is_up(client: FlaskClient) -> None:

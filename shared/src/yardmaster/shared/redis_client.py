@@ -53,7 +53,8 @@ def wait_for_redis(client: redis.Redis, stop: threading.Event, what: str) -> boo
     """
 
     def log_failure(state: RetryCallState) -> None:
-        assert state.outcome is not None and state.next_action is not None
+        assert state.outcome is not None
+        assert state.next_action is not None
         log.warning(
             "%s: Redis unreachable (%s); retrying in %.1f s",
             what,
@@ -61,12 +62,15 @@ def wait_for_redis(client: redis.Redis, stop: threading.Event, what: str) -> boo
             state.next_action.sleep,
         )
 
+    def interruptible_sleep(seconds: float) -> None:
+        stop.wait(seconds)
+
     retrying = Retrying(
         retry=retry_if_exception_type(RedisError),
         wait=wait_exponential(multiplier=0.5, max=MAX_BACKOFF_SECONDS),
         stop=stop_when_event_set(stop),
         before_sleep=log_failure,
-        sleep=stop.wait,
+        sleep=interruptible_sleep,
         reraise=False,
     )
     try:

@@ -58,7 +58,9 @@ class Settings(BaseSettings):
     def _known_redis_scheme(cls, value: str) -> str:
         scheme = value.partition("://")[0]
         if "://" not in value or scheme not in REDIS_SCHEMES:
-            raise ValueError(f"must start with one of {', '.join(s + '://' for s in REDIS_SCHEMES)}")
+            raise ValueError(
+                f"must start with one of {', '.join(s + '://' for s in REDIS_SCHEMES)}"
+            )
         try:
             redis.ConnectionPool.from_url(value)
         except ValueError as exc:

@@ -27,11 +27,16 @@ IDLE_TICK_SECONDS = 0.5
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m yardmaster.file_worker", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m yardmaster.file_worker",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--dir", type=Path, help="bucket directory (default YARDMASTER_BUCKET_DIR)")
-    parser.add_argument("--seconds-in-min", help="real seconds per simulated minute "
-                        "(default YARDMASTER_SECONDS_IN_MIN, 60)")
+    parser.add_argument(
+        "--seconds-in-min",
+        help="real seconds per simulated minute (default YARDMASTER_SECONDS_IN_MIN, 60)",
+    )
     parser.add_argument("--name", help="instance name in logs, heartbeats and statistics")
     return parser.parse_args(argv)
 
@@ -39,8 +44,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def serve(settings: Settings, stop: threading.Event) -> None:
     """Watch the bucket until ``stop`` is set, reporting each new file once."""
     client = make_redis(settings.redis_url, settings.connect_timeout)
-    heartbeat = Heartbeat(client, Service.FILE_WORKER, settings.instance, settings.run_dir,
-                          settings.heartbeat_interval)
+    heartbeat = Heartbeat(
+        client,
+        Service.FILE_WORKER,
+        settings.instance,
+        settings.run_dir,
+        settings.heartbeat_interval,
+    )
     heartbeat.beat(force=True, state="connecting")
     if not wait_for_redis(client, stop, f"file worker (Redis at {redact(settings.redis_url)})"):
         return
@@ -63,8 +73,11 @@ def serve(settings: Settings, stop: threading.Event) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run one file worker until SIGTERM or SIGINT."""
     args = parse_args(argv)
-    overrides: dict[str, Any] = {"bucket_dir": args.dir, "seconds_in_min": args.seconds_in_min,
-                                 "instance": args.name}
+    overrides: dict[str, Any] = {
+        "bucket_dir": args.dir,
+        "seconds_in_min": args.seconds_in_min,
+        "instance": args.name,
+    }
     settings = lifecycle.start(Service.FILE_WORKER, **{k: v for k, v in overrides.items() if v})
     lifecycle.connect_database(Service.FILE_WORKER, settings).dispose()
     stop = threading.Event()

@@ -21,11 +21,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m yardmaster.report_worker", description=__doc__)
     parser.add_argument("--name", help="instance name in logs and heartbeats")
     args = parser.parse_args(argv)
-    settings = lifecycle.start(Service.REPORT_WORKER, **({"instance": args.name} if args.name else {}))
+    settings = lifecycle.start(
+        Service.REPORT_WORKER, **({"instance": args.name} if args.name else {})
+    )
     lifecycle.connect_database(Service.REPORT_WORKER, settings).dispose()
     client = make_redis(settings.redis_url, settings.connect_timeout)
-    heartbeat = Heartbeat(client, Service.REPORT_WORKER, settings.instance, settings.run_dir,
-                          settings.heartbeat_interval)
+    heartbeat = Heartbeat(
+        client,
+        Service.REPORT_WORKER,
+        settings.instance,
+        settings.run_dir,
+        settings.heartbeat_interval,
+    )
     serve(settings, client, heartbeat)
     return 0
 

@@ -17,13 +17,13 @@ from yardmaster.shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
-#: RQ worker key TTL; RQ blocks on the queues for (this − 15) s between heartbeats.
+#: RQ worker key TTL; RQ blocks on the queues for (this - 15) s between heartbeats.
 WORKER_TTL_SECONDS = 20
 #: How often a busy worker's parent process beats while its job runs.
 JOB_MONITORING_INTERVAL_SECONDS = 5
 
 
-class YardmasterWorker(Worker):  # type: ignore[misc]
+class YardmasterWorker(Worker):
     """An RQ worker whose heartbeats also reach Yardmaster's heartbeat (Redis key and file)."""
 
     yardmaster_heartbeat: Heartbeat | None = None
@@ -31,7 +31,7 @@ class YardmasterWorker(Worker):  # type: ignore[misc]
 
     def handle_warm_shutdown_request(self) -> None:
         self.shutdown_requested = True
-        super().handle_warm_shutdown_request()
+        super().handle_warm_shutdown_request()  # type: ignore[no-untyped-call]
 
     def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
         super().heartbeat(timeout, pipeline)
@@ -64,7 +64,9 @@ def serve(settings: Settings, client: redis.Redis, heartbeat: Heartbeat) -> None
     while not stop.is_set():
         lifecycle.install_shutdown_handlers(stop)
         heartbeat.beat(force=True, state="connecting")
-        if not wait_for_redis(client, stop, f"report worker (Redis at {redact(settings.redis_url)})"):
+        if not wait_for_redis(
+            client, stop, f"report worker (Redis at {redact(settings.redis_url)})"
+        ):
             break
         worker = build_worker(client, f"{settings.instance}.{generation}", heartbeat)
         try:

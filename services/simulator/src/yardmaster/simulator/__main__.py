@@ -30,16 +30,29 @@ from yardmaster.simulator.writer import (
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m yardmaster.simulator", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m yardmaster.simulator",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--dir", type=Path, help="bucket directory (default YARDMASTER_BUCKET_DIR)")
-    parser.add_argument("--seconds-in-min", help="real seconds per simulated minute "
-                        "(default YARDMASTER_SECONDS_IN_MIN, 60); 0.001 runs the day in ~1.5 s")
+    parser.add_argument(
+        "--seconds-in-min",
+        help="real seconds per simulated minute "
+        "(default YARDMASTER_SECONDS_IN_MIN, 60); 0.001 runs the day in ~1.5 s",
+    )
     parser.add_argument("--schedule", type=Path, help="CSV of filename,processing_minutes")
-    parser.add_argument("--days", type=int, default=1,
-                        help="how many simulated days to write (default 1; 0 = until stopped)")
-    parser.add_argument("--non-atomic", action="store_true",
-                        help="write files in place like the original simulator (for tests)")
+    parser.add_argument(
+        "--days",
+        type=int,
+        default=1,
+        help="how many simulated days to write (default 1; 0 = until stopped)",
+    )
+    parser.add_argument(
+        "--non-atomic",
+        action="store_true",
+        help="write files in place like the original simulator (for tests)",
+    )
     parser.add_argument("--name", help="instance name in logs and heartbeats")
     args = parser.parse_args(argv)
     if args.days < 0:
@@ -50,15 +63,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def read_schedule_text(path: Path | None) -> str:
     """The schedule CSV: the given file, else the one shipped with the package."""
     if path is None:
-        return resources.files("yardmaster.simulator").joinpath("data/file-schedule.csv").read_text()
+        return (
+            resources.files("yardmaster.simulator").joinpath("data/file-schedule.csv").read_text()
+        )
     return path.read_text(encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the simulator; 0 when the schedule completed or was stopped cleanly."""
     args = parse_args(argv)
-    overrides: dict[str, Any] = {"bucket_dir": args.dir, "seconds_in_min": args.seconds_in_min,
-                                 "instance": args.name}
+    overrides: dict[str, Any] = {
+        "bucket_dir": args.dir,
+        "seconds_in_min": args.seconds_in_min,
+        "instance": args.name,
+    }
     settings = lifecycle.start(Service.SIMULATOR, **{k: v for k, v in overrides.items() if v})
     try:
         files = parse_schedule(read_schedule_text(args.schedule))
@@ -70,11 +88,20 @@ def main(argv: list[str] | None = None) -> int:
     settings.bucket.mkdir(parents=True, exist_ok=True)
     stop = threading.Event()
     lifecycle.install_shutdown_handlers(stop)
-    heartbeat = Heartbeat(make_redis(settings.redis_url, settings.connect_timeout),
-                          Service.SIMULATOR, settings.instance, settings.run_dir,
-                          settings.heartbeat_interval)
-    simulation = Simulation(settings.bucket, releases(files, settings.seconds_in_min, args.days or None),
-                            write_in_place if args.non_atomic else write_atomically, heartbeat, stop)
+    heartbeat = Heartbeat(
+        make_redis(settings.redis_url, settings.connect_timeout),
+        Service.SIMULATOR,
+        settings.instance,
+        settings.run_dir,
+        settings.heartbeat_interval,
+    )
+    simulation = Simulation(
+        settings.bucket,
+        releases(files, settings.seconds_in_min, args.days or None),
+        write_in_place if args.non_atomic else write_atomically,
+        heartbeat,
+        stop,
+    )
     try:
         simulation.run()
     finally:

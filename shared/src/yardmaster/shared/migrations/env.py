@@ -25,7 +25,9 @@ def run_on(connection: Connection) -> None:
 
 def run() -> None:
     if context.is_offline_mode():
-        raise SystemExit("offline (--sql) migrations are not supported; run them against a database")
+        raise SystemExit(
+            "offline (--sql) migrations are not supported; run them against a database"
+        )
     connection = context.config.attributes.get("connection")
     if connection is not None:
         run_on(connection)
