@@ -59,6 +59,8 @@ def start_server(
         server_command(port, data_dir, persistent),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.STDOUT,
+        # Its own session: a terminal's Ctrl-C must not stop Redis before the processes using it.
+        start_new_session=True,
     )
     wait_until_answering(f"redis://127.0.0.1:{port}/0", process, timeout)
     return process
