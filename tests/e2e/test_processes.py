@@ -203,3 +203,24 @@ def test_an_unparsable_api_port_stops_the_api_naming_the_variable(start: Start) 
         "api: configuration error: YARDMASTER_API_PORT: Input should be a valid integer, "
         "unable to parse string as an integer (got '80a')"
     )
+
+
+def test_the_file_worker_keeps_watching_through_a_redis_restart(
+    start: Start, own_redis: RedisServer, migrated_database_url: str, tmp_path: Path
+) -> None:
+    bucket = tmp_path / "bucket"
+    worker = start("yardmaster.file_worker", "--dir", str(bucket), "--name", "fw-r",
+                   redis_url=own_redis.url, database_url=migrated_database_url,
+                   heartbeat_interval="0.2")  # fmt: skip
+    eventually(lambda: live(own_redis.url, "file-worker") == ["fw-r"], what="heartbeat")
+
+    own_redis.stop()
+    worker.wait_for_output("Redis unreachable", timeout=30)
+    own_redis.start()
+    eventually(lambda: live(own_redis.url, "file-worker") == ["fw-r"], timeout=30,
+               what="heartbeat after the restart")  # fmt: skip
+    worker.wait_for_output("Redis reachable again")
+    (bucket / "2018_06_28_00_00.txt").write_text("1.0\n")
+
+    worker.wait_for_output("discovered 2018_06_28_00_00.txt")
+    assert worker.stop() == 0
