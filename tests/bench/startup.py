@@ -19,7 +19,7 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from support import PYTHON, REPO, base_env, free_port  # noqa: E402
+from support import PYTHON, REPO, base_env, free_port
 
 RUNS = 3
 EXPECTED = {"report-worker": 2, "file-worker": 2, "simulator": 1}
@@ -55,7 +55,8 @@ def one_run() -> tuple[float, float, float]:
                     if {k: len(v) for k, v in services.items()} == EXPECTED:
                         live_at = time.monotonic() - started
                 time.sleep(0.05)
-            assert ready_at is not None and live_at is not None, "stack did not come up in 60 s"
+            if ready_at is None or live_at is None:
+                raise RuntimeError("the stack did not come up within 60 s")
             latencies = []
             for _ in range(200):
                 t0 = time.perf_counter()
