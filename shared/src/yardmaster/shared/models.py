@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import datetime as dt
 
+from typing import Any
+
 from sqlalchemy import (
+    JSON,
     BigInteger,
     CheckConstraint,
     DateTime,
+    Dialect,
+    Float,
     Index,
     Integer,
     MetaData,
     SmallInteger,
     String,
+    Text,
     Time,
+    TypeDecorator,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -29,6 +36,26 @@ NAMING_CONVENTION = {
 #: Auto-incrementing 64-bit key (SQLite only auto-increments ``INTEGER PRIMARY KEY``).
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 STORE_ID_LENGTH = 64
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """A timestamp stored in UTC and always read back time-zone aware (SQLite drops the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: pass an aware one (UTC)")
+        return value.astimezone(dt.UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, dt.datetime)
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
 class Base(DeclarativeBase):
@@ -75,3 +102,45 @@ class StoreTimezone(Base):
 
     store_id: Mapped[str] = mapped_column(String(STORE_ID_LENGTH), primary_key=True)
     timezone_str: Mapped[str] = mapped_column(String(64))
+
+
+class Job(Base):
+    """A long-running job: the source of truth for its state (RQ only carries its segments)."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        Index("ix_jobs_state", "state"),
+        Index("ix_jobs_created", "created_at"),
+        Index("ix_jobs_owner", "owner"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    owner: Mapped[str | None] = mapped_column(String(128))
+    site: Mapped[str | None] = mapped_column(String(128))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    state: Mapped[str] = mapped_column(String(16))
+    #: Bumped on every change of the row; the ETag of the job and the id of its events.
+    state_version: Mapped[int] = mapped_column(Integer, default=0)
+    #: Fencing token: incremented by every claim; every write by a worker must match it.
+    attempt: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=3)
+    queue: Mapped[str] = mapped_column(String(64))
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    #: Id of the RQ job carrying the current or last segment of work.
+    segment: Mapped[str | None] = mapped_column(String(64))
+    checkpoint: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    checkpoint_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    progress_fraction: Mapped[float] = mapped_column(Float, default=0.0)
+    progress_message: Mapped[str] = mapped_column(String(256), default="")
+    progress_done: Mapped[int] = mapped_column(BigInteger, default=0)
+    progress_total: Mapped[int | None] = mapped_column(BigInteger)
+    result_path: Mapped[str | None] = mapped_column(String(512))
+    result_name: Mapped[str | None] = mapped_column(String(256))
+    result_type: Mapped[str | None] = mapped_column(String(64))
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    stop_requested_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
