@@ -13,3 +13,21 @@ HEARTBEAT_PATTERN = PREFIX + "heartbeat:*"
 def heartbeat_key(service: str, instance: str) -> str:
     """The heartbeat key of one process."""
     return HEARTBEAT.format(service=service, instance=instance)
+
+
+#: Pub/sub channel of every job's state and progress changes (JSON job views).
+JOB_EVENTS = PREFIX + "jobs:events"
+#: Pub/sub channel of control messages to the worker running one job (pause, stop, preempt).
+JOB_CONTROL = PREFIX + "job:{job_id}:control"
+#: Lease of the attempt running a job: "<attempt>:<worker>", renewed while the work lives.
+JOB_LEASE = PREFIX + "job:{job_id}:lease"
+
+
+def job_control_channel(job_id: str) -> str:
+    """The control channel of one job."""
+    return JOB_CONTROL.format(job_id=job_id)
+
+
+def job_lease_key(job_id: str) -> str:
+    """The lease key of one job."""
+    return JOB_LEASE.format(job_id=job_id)

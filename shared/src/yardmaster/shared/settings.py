@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     connect_timeout: float = Field(default=5.0, gt=0, le=300)
     heartbeat_interval: float = Field(default=5.0, gt=0, le=300)
     seconds_in_min: float = Field(default=60.0, gt=0)
+    files_dir: Path | None = None
+    job_lease_seconds: float = Field(default=6.0, ge=1, le=600)
+    stop_grace_seconds: float = Field(default=5.0, gt=0, le=3600)
+    max_upload_mb: int = Field(default=512, ge=1)
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -78,6 +82,8 @@ class Settings(BaseSettings):
         object.__setattr__(self, "data_dir", data_dir)
         if self.bucket_dir is None:
             object.__setattr__(self, "bucket_dir", data_dir / "bucket")
+        if self.files_dir is None:
+            object.__setattr__(self, "files_dir", data_dir / "files")
         if not self.database_url:
             object.__setattr__(self, "database_url", f"sqlite:///{data_dir / 'yardmaster.db'}")
         if not self.instance:
@@ -89,6 +95,12 @@ class Settings(BaseSettings):
         """The bucket directory shared by the simulator and the file workers."""
         assert self.bucket_dir is not None  # set by _derive_paths
         return self.bucket_dir
+
+    @property
+    def files(self) -> Path:
+        """Uploads and job results; shared by the API and the report workers."""
+        assert self.files_dir is not None  # set by _derive_paths
+        return self.files_dir
 
     @property
     def run_dir(self) -> Path:

@@ -9,6 +9,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from yardmaster.report_worker import runner
+from yardmaster.report_worker.reaper import Reaper, ReaperThread
+from yardmaster.report_worker.tasks import TaskContext
 from yardmaster.report_worker.worker import serve
 from yardmaster.shared import lifecycle
 from yardmaster.shared.heartbeat import Heartbeat

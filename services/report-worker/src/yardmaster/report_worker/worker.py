@@ -11,6 +11,7 @@ from redis.exceptions import RedisError
 from rq import Worker
 
 from yardmaster.shared import lifecycle, queues
+from yardmaster.shared.jobbus import SEGMENT_FUNCTION, Control, send_control
 from yardmaster.shared.heartbeat import Heartbeat
 from yardmaster.shared.redis_client import redact, wait_for_redis
 from yardmaster.shared.settings import Settings
@@ -32,6 +33,17 @@ class YardmasterWorker(Worker):
     def handle_warm_shutdown_request(self) -> None:
         self.shutdown_requested = True
         super().handle_warm_shutdown_request()  # type: ignore[no-untyped-call]
+        self._preempt_current_job()
+
+    def _preempt_current_job(self) -> None:
+        """Ask the running segment to checkpoint and requeue its job, so a deploy loses nothing."""
+        try:
+            current = self.get_current_job()
+            if current is not None and current.func_name == SEGMENT_FUNCTION and current.args:
+                send_control(self.connection, str(current.args[0]), Control.PREEMPT)
+                log.info("job %s: asked to checkpoint and requeue before shutdown", current.args[0])
+        except RedisError as exc:
+            log.warning("could not pre-empt the current job (%s)", exc)
 
     def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
         super().heartbeat(timeout, pipeline)

@@ -1,0 +1,135 @@
+"""The reaper: finds jobs whose worker died, ignored a stop, or whose segment was lost.
+
+It runs as a thread in every report worker; reapers race harmlessly because each decision
+is a conditional update fenced by the job's attempt.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+
+import redis
+from redis.exceptions import RedisError
+from rq.job import Job as RQJob
+from rq.job import JobStatus
+from sqlalchemy.exc import SQLAlchemyError
+
+from yardmaster.report_worker.tasks import TASKS, TaskContext
+from yardmaster.shared import keys
+from yardmaster.shared.jobbus import enqueue_segment, kill_segment, publish_job
+from yardmaster.shared.jobs import CLAIMABLE_STATES, HELD_STATES, JobState
+from yardmaster.shared.jobstore import JobStore, utcnow
+from yardmaster.shared.models import Job
+
+log = logging.getLogger(__name__)
+
+#: A held job with no lease is dead only if its row has not moved for this long either.
+SILENCE_SECONDS = 2.0
+#: A queued job whose segment is not on any queue for this long gets a new one.
+LOST_SEGMENT_SECONDS = 5.0
+LIVE_SEGMENT_STATUSES = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED,
+                         JobStatus.DEFERRED}  # fmt: skip
+
+
+class Reaper:
+    """One pass over the jobs that need a decision nobody else will take."""
+
+    def __init__(self, store: JobStore, client: redis.Redis, tasks: TaskContext,
+                 stop_grace: float) -> None:  # fmt: skip
+        self.store = store
+        self.redis = client
+        self.tasks = tasks
+        self.stop_grace = dt.timedelta(seconds=stop_grace)
+
+    def sweep(self) -> None:
+        """Handle dead holders, overdue stops and lost segments."""
+        now = utcnow()
+        for job in self.store.in_states(HELD_STATES | CLAIMABLE_STATES):
+            if JobState(job.state) in HELD_STATES:
+                self._check_held(job, now)
+            else:
+                self._check_queued(job, now)
+
+    def _check_held(self, job: Job, now: dt.datetime) -> None:
+        has_lease = self.redis.exists(keys.job_lease_key(job.id))
+        overdue_stop = (job.state == JobState.STOPPING and job.stop_requested_at is not None
+                        and now - job.stop_requested_at > self.stop_grace)  # fmt: skip
+        if overdue_stop:
+            log.warning(
+                "job %s: ignored its stop for %s; killing its segment", job.id, self.stop_grace
+            )
+            kill_segment(self.redis, job.segment)
+            self._settle(job, JobState.STOPPED, cleanup=True, finished_at=utcnow(),
+                         progress_message="stopped (forced)")  # fmt: skip
+        elif not has_lease and now - job.updated_at > dt.timedelta(seconds=SILENCE_SECONDS):
+            self._recover(job)
+
+    def _recover(self, job: Job) -> None:
+        """The holder is gone: honour what the user asked, else retry or fail."""
+        state = JobState(job.state)
+        log.warning("job %s: worker lost during attempt %d (%s)", job.id, job.attempt, state)
+        if state is JobState.PAUSING:
+            self._settle(job, JobState.PAUSED, progress_message="paused")
+        elif state is JobState.STOPPING:
+            self._settle(job, JobState.STOPPED, cleanup=True, finished_at=utcnow(),
+                         progress_message="stopped")  # fmt: skip
+        elif job.attempt >= job.max_attempts:
+            self._settle(job, JobState.FAILED, cleanup=True, finished_at=utcnow(),
+                         error=f"worker lost {job.attempt} times", progress_message="failed")  # fmt: skip
+        elif self._settle(job, JobState.QUEUED, progress_message="requeued: worker lost"):
+            self._enqueue(job.id, at_front=True)
+
+    def _check_queued(self, job: Job, now: dt.datetime) -> None:
+        if now - job.updated_at < dt.timedelta(seconds=LOST_SEGMENT_SECONDS):
+            return
+        if job.segment and self._segment_alive(job.segment):
+            return
+        log.warning("job %s: %s but its segment %s is gone; enqueuing a new one", job.id,
+                    job.state, job.segment)  # fmt: skip
+        if self.store.transition(job.id, [JobState(job.state)], JobState(job.state),
+                                 fence=job.attempt):  # fmt: skip
+            self._enqueue(job.id, at_front=job.state == JobState.RESUMING)
+
+    def _segment_alive(self, rq_id: str) -> bool:
+        try:
+            return RQJob.fetch(rq_id, connection=self.redis).get_status() in LIVE_SEGMENT_STATUSES
+        except Exception:  # NoSuchJobError, or a payload RQ cannot read
+            return False
+
+    def _settle(self, job: Job, to: JobState, cleanup: bool = False, **values: object) -> bool:
+        with self.store.engine.begin() as connection:
+            task_class = TASKS.get(job.kind)
+            if cleanup and task_class is not None:
+                task_class(job, self.tasks).cleanup(connection)
+            won = self.store.transition(job.id, [JobState(job.state)], to, fence=job.attempt,
+                                        connection=connection, **values)  # fmt: skip
+        if won:
+            self.redis.delete(keys.job_lease_key(job.id))
+            changed = self.store.get(job.id)
+            if changed is not None:
+                publish_job(self.redis, changed)
+        return won
+
+    def _enqueue(self, job_id: str, at_front: bool) -> None:
+        job = self.store.get(job_id)
+        if job is not None:
+            self.store.set_segment(job.id, enqueue_segment(self.redis, job, at_front=at_front))
+
+
+class ReaperThread(threading.Thread):
+    """Sweeps every ``interval`` seconds until stopped; errors are logged, never fatal."""
+
+    def __init__(self, reaper: Reaper, interval: float = 1.0) -> None:
+        super().__init__(daemon=True, name="reaper")
+        self.reaper = reaper
+        self.interval = interval
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.wait(self.interval):
+            try:
+                self.reaper.sweep()
+            except (RedisError, SQLAlchemyError) as exc:
+                log.warning("reaper: sweep skipped (%s)", exc)

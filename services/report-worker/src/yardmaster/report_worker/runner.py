@@ -1,0 +1,236 @@
+"""Running one segment of a job: claim, steps, checkpoints, and the user's pause or stop.
+
+``run_segment`` is what RQ executes (enqueued by dotted path from :mod:`jobbus`). The
+database decides everything: the claim is a conditional update, every checkpoint is fenced
+by the attempt and reports what the user asked for meanwhile.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+from sqlalchemy import Engine
+
+from yardmaster.report_worker.tasks import TASKS, Task, TaskContext
+from yardmaster.report_worker.tasks.base import TaskError
+from yardmaster.shared import keys
+from yardmaster.shared.jobbus import Control, enqueue_segment, publish_job
+from yardmaster.shared.jobs import HELD_STATES, JobState
+from yardmaster.shared.jobstore import JobStore, utcnow
+from yardmaster.shared.leases import Lease, LeaseKeeper
+from yardmaster.shared.models import Job
+
+log = logging.getLogger(__name__)
+
+#: Work between two checkpoints (and two looks at what the user asked for).
+CHECKPOINT_INTERVAL_SECONDS = 0.25
+
+
+class SupersededError(Exception):
+    """This attempt no longer holds the job; everything it did in the transaction is undone."""
+
+
+@dataclass
+class Runtime:
+    """What segments need, built once by the worker process (inherited by its work horses)."""
+
+    engine: Engine
+    redis: redis.Redis
+    tasks: TaskContext
+    worker_name: str
+    lease_seconds: float
+
+
+_runtime: Runtime | None = None
+
+
+def configure(runtime: Runtime) -> None:
+    """Install the runtime of this worker process (its composition root calls this)."""
+    global _runtime
+    _runtime = runtime
+
+
+def run_segment(job_id: str) -> str:
+    """RQ entry point: run the job until it finishes, pauses, stops or must yield."""
+    if _runtime is None:
+        raise RuntimeError(
+            "runner not configured: start segments with python -m yardmaster.report_worker"
+        )
+    _runtime.engine.dispose(close=False)  # a forked horse must not share the parent's connections
+    store = JobStore(_runtime.engine)
+    job = store.claim(job_id)
+    if job is None:
+        log.info("job %s: not claimable any more; segment skipped", job_id)
+        return "skipped"
+    publish_job(_runtime.redis, job)
+    return Segment(job, store, _runtime).run()
+
+
+class ControlListener:
+    """Wakes the segment when the API or the worker sends a control message for its job."""
+
+    def __init__(self, client: redis.Redis, job_id: str) -> None:
+        self.wake = threading.Event()
+        self.preempted = threading.Event()
+        self._pubsub = client.pubsub(ignore_subscribe_messages=True)
+        self._pubsub.subscribe(**{keys.job_control_channel(job_id): self._on_message})
+        self._thread = self._pubsub.run_in_thread(sleep_time=0.05, daemon=True)
+
+    def _on_message(self, message: dict[str, Any]) -> None:
+        if message.get("data") in (Control.PREEMPT.encode(), Control.PREEMPT):
+            self.preempted.set()
+        self.wake.set()
+
+    def close(self) -> None:
+        self._thread.stop()
+        self._pubsub.close()
+
+
+class Segment:
+    """One attempt's run of a job, from its claim to the point it gives the job back."""
+
+    def __init__(self, job: Job, store: JobStore, runtime: Runtime) -> None:
+        self.job = job
+        self.store = store
+        self.runtime = runtime
+        self.attempt = job.attempt
+
+    def run(self) -> str:
+        token = f"{self.attempt}:{self.runtime.worker_name}:{os.getpid()}"
+        lease = Lease(self.runtime.redis, keys.job_lease_key(self.job.id), token,
+                      self.runtime.lease_seconds)  # fmt: skip
+        lease.take_over()
+        keeper = LeaseKeeper(lease)
+        keeper.start()
+        control = ControlListener(self.runtime.redis, self.job.id)
+        try:
+            return self._run(keeper, control)
+        except SupersededError:
+            log.warning("job %s: attempt %d superseded; its last chunk was undone", self.job.id,
+                        self.attempt)  # fmt: skip
+            return "superseded"
+        finally:
+            control.close()
+            keeper.stop()
+            lease.release()
+
+    def _run(self, keeper: LeaseKeeper, control: ControlListener) -> str:
+        task_class = TASKS.get(self.job.kind)
+        if task_class is None:
+            return self._fail(None, f"no worker knows jobs of kind {self.job.kind!r}")
+        task = task_class(self.job, self.runtime.tasks)
+        try:
+            task.restore(self.job.checkpoint)
+            while True:
+                if keeper.lost.is_set():
+                    raise SupersededError
+                state, done = self._chunk(task, control)
+                self._publish()
+                if done:
+                    return self._finish(task)
+                if state is JobState.PAUSING:
+                    return self._settle(JobState.PAUSING, JobState.PAUSED, "paused")
+                if state is JobState.STOPPING:
+                    return self._stop(task)
+                if control.preempted.is_set():
+                    return self._preempt()
+        except TaskError as exc:
+            return self._fail(task, str(exc))
+        except SupersededError:
+            raise
+        except Exception as exc:
+            log.exception("job %s: attempt %d crashed", self.job.id, self.attempt)
+            return self._retry_or_fail(task, f"{type(exc).__name__}: {exc}")
+
+    def _retry_or_fail(self, task: Task, reason: str) -> str:
+        """After an unexpected error: queue again from the checkpoint while attempts are left."""
+        if self.attempt >= self.job.max_attempts:
+            return self._fail(task, f"{reason} (after {self.attempt} attempts)")
+        if not self.store.transition(self.job.id, HELD_STATES, JobState.QUEUED, fence=self.attempt,
+                                     error=reason[:2000], progress_message="retrying"):  # fmt: skip
+            raise SupersededError
+        job = self.store.get(self.job.id)
+        assert job is not None
+        self.store.set_segment(job.id, enqueue_segment(self.runtime.redis, job))
+        self._publish()
+        return "retrying"
+
+    def _chunk(self, task: Task, control: ControlListener) -> tuple[JobState, bool]:
+        """Steps for one checkpoint interval, committed together with the checkpoint."""
+        with self.runtime.engine.begin() as connection:
+            deadline = time.monotonic() + CHECKPOINT_INTERVAL_SECONDS
+            done = False
+            while not done and time.monotonic() < deadline and not control.wake.is_set():
+                done = task.step(connection)
+            control.wake.clear()
+            state = self.store.save_checkpoint(connection, self.job.id, self.attempt,
+                                               task.checkpoint(), task.progress())  # fmt: skip
+            if state is None:
+                raise SupersededError
+        return state, done
+
+    def _finish(self, task: Task) -> str:
+        with self.runtime.engine.begin() as connection:
+            result = task.finish(connection)
+            columns: dict[str, Any] = {"finished_at": utcnow(), "progress_fraction": 1.0,
+                                       "progress_message": "finished"}  # fmt: skip
+            if result is not None:
+                columns.update(result_path=str(result.path), result_name=result.name,
+                               result_type=result.media_type)  # fmt: skip
+            if not self.store.transition(self.job.id, HELD_STATES, JobState.FINISHED,
+                                         fence=self.attempt, connection=connection, **columns):  # fmt: skip
+                raise SupersededError
+        self._publish()
+        log.info("job %s: finished", self.job.id)
+        return "finished"
+
+    def _stop(self, task: Task) -> str:
+        with self.runtime.engine.begin() as connection:
+            task.cleanup(connection)
+            if not self.store.transition(self.job.id, [JobState.STOPPING], JobState.STOPPED,
+                                         fence=self.attempt, connection=connection,
+                                         finished_at=utcnow(), progress_message="stopped"):  # fmt: skip
+                raise SupersededError
+        self._publish()
+        log.info("job %s: stopped by request", self.job.id)
+        return "stopped"
+
+    def _settle(self, source: JobState, target: JobState, note: str) -> str:
+        if not self.store.transition(self.job.id, [source], target, fence=self.attempt,
+                                     progress_message=note):  # fmt: skip
+            raise SupersededError
+        self._publish()
+        log.info("job %s: %s", self.job.id, note)
+        return note
+
+    def _preempt(self) -> str:
+        """The worker is shutting down: give the job back, first in its queue."""
+        self._settle(JobState.RUNNING, JobState.QUEUED, "requeued: worker shutting down")
+        job = self.store.get(self.job.id)
+        assert job is not None
+        self.store.set_segment(job.id, enqueue_segment(self.runtime.redis, job, at_front=True))
+        return "requeued"
+
+    def _fail(self, task: Task | None, reason: str) -> str:
+        with self.runtime.engine.begin() as connection:
+            if task is not None:
+                task.cleanup(connection)
+            if not self.store.transition(self.job.id, HELD_STATES, JobState.FAILED,
+                                         fence=self.attempt, connection=connection,
+                                         error=reason[:2000], finished_at=utcnow(),
+                                         progress_message="failed"):  # fmt: skip
+                raise SupersededError
+        self._publish()
+        log.warning("job %s: failed: %s", self.job.id, reason)
+        return "failed"
+
+    def _publish(self) -> None:
+        job = self.store.get(self.job.id)
+        if job is not None:
+            publish_job(self.runtime.redis, job)

@@ -1,0 +1,74 @@
+"""What every long job implements so the runner can checkpoint, pause, resume and stop it."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine
+
+from yardmaster.shared.jobstore import Progress
+from yardmaster.shared.models import Job
+
+
+class TaskError(Exception):
+    """The job cannot complete (bad input, ...): it fails with this message, not retried."""
+
+
+@dataclass(frozen=True)
+class TaskContext:
+    """What a task may use: the database and its folders."""
+
+    engine: Engine
+    files_dir: Path
+
+    def result_dir(self, job_id: str) -> Path:
+        """The folder holding one job's result and partial outputs."""
+        return self.files_dir / "results" / job_id
+
+
+@dataclass(frozen=True)
+class Result:
+    """A finished job's output file, served by ``GET /jobs/<id>/result``."""
+
+    path: Path
+    name: str
+    media_type: str
+
+
+class Task(ABC):
+    """One job's work, cut into small steps between which it can be checkpointed.
+
+    The runner calls :meth:`restore` once per segment, then :meth:`step` repeatedly inside a
+    transaction that also saves :meth:`checkpoint`, so a step's output and the checkpoint that
+    covers it commit together. Steps should take well under 0.1 s.
+    """
+
+    def __init__(self, job: Job, context: TaskContext) -> None:
+        self.job = job
+        self.context = context
+
+    @abstractmethod
+    def restore(self, checkpoint: dict[str, Any] | None) -> None:
+        """Continue from ``checkpoint`` (None: from the start)."""
+
+    @abstractmethod
+    def step(self, connection: Connection) -> bool:
+        """Do one small unit of work; return True when nothing is left."""
+
+    @abstractmethod
+    def checkpoint(self) -> dict[str, Any]:
+        """Where to continue from, as JSON-able values."""
+
+    @abstractmethod
+    def progress(self) -> Progress:
+        """How far the job has come."""
+
+    @abstractmethod
+    def finish(self, connection: Connection) -> Result | None:
+        """Complete the job inside the transaction that marks it finished."""
+
+    def cleanup(self, connection: Connection) -> None:
+        """Remove partial outputs of a stopped job (also run from outside after a kill)."""
