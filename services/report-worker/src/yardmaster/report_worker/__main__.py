@@ -15,6 +15,7 @@ from yardmaster.report_worker.tasks import TaskContext
 from yardmaster.report_worker.worker import serve
 from yardmaster.shared import lifecycle
 from yardmaster.shared.heartbeat import Heartbeat
+from yardmaster.shared.jobstore import JobStore
 from yardmaster.shared.redis_client import make_redis
 from yardmaster.shared.services import Service
 
@@ -27,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = lifecycle.start(
         Service.REPORT_WORKER, **({"instance": args.name} if args.name else {})
     )
-    lifecycle.connect_database(Service.REPORT_WORKER, settings).dispose()
+    engine = lifecycle.connect_database(Service.REPORT_WORKER, settings)
     client = make_redis(settings.redis_url, settings.connect_timeout)
     heartbeat = Heartbeat(
         client,
@@ -36,7 +37,16 @@ def main(argv: list[str] | None = None) -> int:
         settings.run_dir,
         settings.heartbeat_interval,
     )
-    serve(settings, client, heartbeat)
+    tasks = TaskContext(engine, settings.files)
+    runner.configure(
+        runner.Runtime(engine, client, tasks, settings.instance, settings.job_lease_seconds)
+    )
+    reaper = ReaperThread(Reaper(JobStore(engine), client, tasks, settings.stop_grace_seconds))
+    reaper.start()
+    try:
+        serve(settings, client, heartbeat)
+    finally:
+        reaper.stopping.set()
     return 0
 
 
