@@ -50,8 +50,13 @@ class Supervisor:
     def start(self, name: str, command: list[str], env: Mapping[str, str]) -> None:
         """Start ``command`` in a session of its own, its output prefixed by ``name``."""
         self.width = max(self.width, len(name))
-        popen = subprocess.Popen(command, env=dict(env), stdout=subprocess.PIPE,
-                                 stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+        popen = subprocess.Popen(
+            command,
+            env=dict(env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         pump = threading.Thread(target=self._pump, args=(name, popen), daemon=True)
         pump.start()
         self.children.append(Child(name, popen, pump))

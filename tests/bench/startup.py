@@ -42,8 +42,12 @@ def one_run() -> tuple[float, float, float]:
     with tempfile.TemporaryDirectory() as data:
         env = base_env(data_dir=data, api_port=str(port))
         started = time.monotonic()
-        stack = subprocess.Popen([PYTHON, str(REPO / "tools" / "devstack.py")], env=env,
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        stack = subprocess.Popen(
+            [PYTHON, str(REPO / "tools" / "devstack.py")],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         ready_at = live_at = None
         try:
             while time.monotonic() - started < 60 and live_at is None:

@@ -35,8 +35,14 @@ def test_make_run_brings_every_process_up_with_embedded_redis_and_ctrl_c_stops_t
         stack.signal(signal.SIGINT)
         assert stack.wait(timeout=60) == 0
         output = stack.output()
-        for name in ["api", "report-worker-1", "report-worker-2", "file-worker-1",
-                     "file-worker-2", "simulator"]:  # fmt: skip
+        for name in [
+            "api",
+            "report-worker-1",
+            "report-worker-2",
+            "file-worker-1",
+            "file-worker-2",
+            "simulator",
+        ]:
             assert f"{name} stopped (rc=0)" in output, output[-3000:]
         assert "embedded Redis stopped" in output
     finally:

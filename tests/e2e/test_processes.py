@@ -25,16 +25,24 @@ def ready(base: str) -> bool:
 
 
 def live(redis_url: str, service: str) -> list[str]:
-    return [p["instance"] for p in live_processes(redis.Redis.from_url(redis_url))
-            if p["service"] == service]  # fmt: skip
+    return [
+        p["instance"]
+        for p in live_processes(redis.Redis.from_url(redis_url))
+        if p["service"] == service
+    ]
 
 
 def test_the_api_serves_readyz_once_redis_and_the_database_answer(
     start: Start, redis_url: str, migrated_database_url: str
 ) -> None:
     port = free_port()
-    api = start("yardmaster.api", "--port", str(port),
-                redis_url=redis_url, database_url=migrated_database_url)  # fmt: skip
+    api = start(
+        "yardmaster.api",
+        "--port",
+        str(port),
+        redis_url=redis_url,
+        database_url=migrated_database_url,
+    )
     base = f"http://127.0.0.1:{port}"
 
     eventually(lambda: ready(base), timeout=30, what="/readyz 200")
@@ -47,8 +55,13 @@ def test_the_api_answers_503_without_redis_then_recovers_when_it_returns(
     start: Start, own_redis: RedisServer, migrated_database_url: str
 ) -> None:
     port = free_port()
-    start("yardmaster.api", "--port", str(port),
-          redis_url=own_redis.url, database_url=migrated_database_url)  # fmt: skip
+    start(
+        "yardmaster.api",
+        "--port",
+        str(port),
+        redis_url=own_redis.url,
+        database_url=migrated_database_url,
+    )
     base = f"http://127.0.0.1:{port}"
     eventually(lambda: ready(base), timeout=30, what="/readyz 200")
 
@@ -64,8 +77,13 @@ def test_the_api_answers_503_without_redis_then_recovers_when_it_returns(
 def test_the_report_worker_runs_jobs_from_the_platform_queues_and_survives_redis_restarts(
     start: Start, own_redis: RedisServer, migrated_database_url: str
 ) -> None:
-    worker = start("yardmaster.report_worker", "--name", "rw-1",
-                   redis_url=own_redis.url, database_url=migrated_database_url)  # fmt: skip
+    worker = start(
+        "yardmaster.report_worker",
+        "--name",
+        "rw-1",
+        redis_url=own_redis.url,
+        database_url=migrated_database_url,
+    )
     eventually(lambda: live(own_redis.url, "report-worker") == ["rw-1"], what="worker heartbeat")
 
     def runs_a_job() -> None:
@@ -78,8 +96,11 @@ def test_the_report_worker_runs_jobs_from_the_platform_queues_and_survives_redis
     own_redis.stop()
     worker.wait_for_output("Redis", timeout=30)
     own_redis.start()
-    eventually(lambda: live(own_redis.url, "report-worker") == ["rw-1"], timeout=30,
-               what="worker back after the restart")  # fmt: skip
+    eventually(
+        lambda: live(own_redis.url, "report-worker") == ["rw-1"],
+        timeout=30,
+        what="worker back after the restart",
+    )
     runs_a_job()
 
     assert worker.popen.poll() is None
@@ -91,13 +112,21 @@ def test_workers_started_before_redis_wait_with_backoff_instead_of_crashing(
     start: Start, tmp_path: Path, migrated_database_url: str
 ) -> None:
     server = RedisServer(tmp_path / "late-redis")
-    worker = start("yardmaster.report_worker", "--name", "rw-late",
-                   redis_url=server.url, database_url=migrated_database_url)  # fmt: skip
+    worker = start(
+        "yardmaster.report_worker",
+        "--name",
+        "rw-late",
+        redis_url=server.url,
+        database_url=migrated_database_url,
+    )
     worker.wait_for_output("Redis unreachable", timeout=30)
     server.start()
     try:
-        eventually(lambda: live(server.url, "report-worker") == ["rw-late"], timeout=30,
-                   what="worker connected once Redis came up")  # fmt: skip
+        eventually(
+            lambda: live(server.url, "report-worker") == ["rw-late"],
+            timeout=30,
+            what="worker connected once Redis came up",
+        )
         assert worker.stop() == 0
     finally:
         server.stop()
@@ -114,8 +143,16 @@ def test_the_file_worker_watches_the_bucket_and_sees_every_file_the_simulator_wr
     worker = start("yardmaster.file_worker", "--dir", str(bucket), "--name", "fw-1", **settings)
     eventually(lambda: live(redis_url, "file-worker") == ["fw-1"], what="file worker heartbeat")
 
-    simulator = start("yardmaster.simulator", "--dir", str(bucket), "--seconds-in-min", "0.01",
-                      "--schedule", str(schedule), **settings)  # fmt: skip
+    simulator = start(
+        "yardmaster.simulator",
+        "--dir",
+        str(bucket),
+        "--seconds-in-min",
+        "0.01",
+        "--schedule",
+        str(schedule),
+        **settings,
+    )
 
     assert simulator.wait(timeout=30) == 0
     for name in names:
@@ -132,8 +169,13 @@ def test_the_simulator_refuses_a_bucket_that_already_holds_schedule_files(
     bucket.mkdir()
     (bucket / "2018_06_28_00_00.txt").write_text("1\n")
 
-    simulator = start("yardmaster.simulator", "--dir", str(bucket),
-                      redis_url=redis_url, database_url=migrated_database_url)  # fmt: skip
+    simulator = start(
+        "yardmaster.simulator",
+        "--dir",
+        str(bucket),
+        redis_url=redis_url,
+        database_url=migrated_database_url,
+    )
 
     assert simulator.wait() == 1
     assert "already holds 1 schedule file(s)" in simulator.output()
@@ -154,8 +196,13 @@ def test_sigterm_stops_every_long_running_process_cleanly(
     if module == "yardmaster.api":
         args = ["--port", str(free_port())]
     process = start(module, *args, redis_url=redis_url, database_url=migrated_database_url)
-    eventually(lambda: live_processes(redis.Redis.from_url(redis_url))
-               or "Listening at" in process.output(), timeout=30, what="process up")  # fmt: skip
+    eventually(
+        lambda: (
+            live_processes(redis.Redis.from_url(redis_url)) or "Listening at" in process.output()
+        ),
+        timeout=30,
+        what="process up",
+    )
 
     process.signal(signal.SIGTERM)
 
@@ -209,16 +256,26 @@ def test_the_file_worker_keeps_watching_through_a_redis_restart(
     start: Start, own_redis: RedisServer, migrated_database_url: str, tmp_path: Path
 ) -> None:
     bucket = tmp_path / "bucket"
-    worker = start("yardmaster.file_worker", "--dir", str(bucket), "--name", "fw-r",
-                   redis_url=own_redis.url, database_url=migrated_database_url,
-                   heartbeat_interval="0.2")  # fmt: skip
+    worker = start(
+        "yardmaster.file_worker",
+        "--dir",
+        str(bucket),
+        "--name",
+        "fw-r",
+        redis_url=own_redis.url,
+        database_url=migrated_database_url,
+        heartbeat_interval="0.2",
+    )
     eventually(lambda: live(own_redis.url, "file-worker") == ["fw-r"], what="heartbeat")
 
     own_redis.stop()
     worker.wait_for_output("Redis unreachable", timeout=30)
     own_redis.start()
-    eventually(lambda: live(own_redis.url, "file-worker") == ["fw-r"], timeout=30,
-               what="heartbeat after the restart")  # fmt: skip
+    eventually(
+        lambda: live(own_redis.url, "file-worker") == ["fw-r"],
+        timeout=30,
+        what="heartbeat after the restart",
+    )
     worker.wait_for_output("Redis reachable again")
     (bucket / "2018_06_28_00_00.txt").write_text("1.0\n")
 

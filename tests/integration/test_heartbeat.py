@@ -21,8 +21,9 @@ class FakeClock:
 
 
 def heartbeat(url: str, run_dir: Path, clock: FakeClock | None = None) -> Heartbeat:
-    return Heartbeat(redis.Redis.from_url(url), "file-worker", "fw-1", run_dir, 5.0,
-                     clock or FakeClock())  # fmt: skip
+    return Heartbeat(
+        redis.Redis.from_url(url), "file-worker", "fw-1", run_dir, 5.0, clock or FakeClock()
+    )
 
 
 def test_a_beat_lists_the_process_until_three_beats_are_missed(

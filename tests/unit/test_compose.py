@@ -23,10 +23,15 @@ def services() -> dict[str, Any]:
 
 def test_the_compose_file_validates_against_the_compose_specification_schema() -> None:
     check = subprocess.run(
-        [str(Path(sys.executable).parent / "check-jsonschema"),
-         "--builtin-schema", "vendor.compose-spec", str(COMPOSE)],
-        capture_output=True, text=True,
-    )  # fmt: skip
+        [
+            str(Path(sys.executable).parent / "check-jsonschema"),
+            "--builtin-schema",
+            "vendor.compose-spec",
+            str(COMPOSE),
+        ],
+        capture_output=True,
+        text=True,
+    )
 
     assert check.returncode == 0, check.stdout + check.stderr
 

@@ -40,14 +40,21 @@ def server_command(port: int, data_dir: Path, persistent: bool = True) -> list[s
     """The command line of a loopback-only Redis server keeping its files in ``data_dir``."""
     return [
         redis_server_binary(),
-        "--bind", "127.0.0.1",
-        "--port", str(port),
-        "--dir", str(data_dir),
-        "--appendonly", "yes" if persistent else "no",
-        "--save", "",
-        "--protected-mode", "yes",
-        "--logfile", str(data_dir / "redis.log"),
-    ]  # fmt: skip
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--dir",
+        str(data_dir),
+        "--appendonly",
+        "yes" if persistent else "no",
+        "--save",
+        "",
+        "--protected-mode",
+        "yes",
+        "--logfile",
+        str(data_dir / "redis.log"),
+    ]
 
 
 def start_server(

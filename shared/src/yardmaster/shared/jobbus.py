@@ -6,6 +6,7 @@ has already been committed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from enum import StrEnum
@@ -49,10 +50,15 @@ def enqueue_segment(client: redis.Redis, job: Job, *, at_front: bool = False) ->
     """
     rq_id = segment_id(job)
     Queue(job.queue, connection=client).enqueue(
-        SEGMENT_FUNCTION, job.id, job_id=rq_id, at_front=at_front,
-        job_timeout=SEGMENT_TIMEOUT_SECONDS, result_ttl=3600, failure_ttl=7 * 86400,
+        SEGMENT_FUNCTION,
+        job.id,
+        job_id=rq_id,
+        at_front=at_front,
+        job_timeout=SEGMENT_TIMEOUT_SECONDS,
+        result_ttl=3600,
+        failure_ttl=7 * 86400,
         description=f"{job.kind} job {job.id}",
-    )  # fmt: skip
+    )
     return rq_id
 
 
@@ -60,10 +66,8 @@ def cancel_segment(client: redis.Redis, rq_id: str | None) -> None:
     """Take a segment off its queue if it has not started (best effort: claims are fenced)."""
     if not rq_id:
         return
-    try:
+    with contextlib.suppress(NoSuchJobError, InvalidJobOperation):
         RQJob.fetch(rq_id, connection=client).cancel()
-    except (NoSuchJobError, InvalidJobOperation):
-        pass
 
 
 def kill_segment(client: redis.Redis, rq_id: str | None) -> bool:

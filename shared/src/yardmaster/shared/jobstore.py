@@ -76,21 +76,54 @@ class Page:
         return self.page * self.per_page < self.total
 
 
+def transition_columns(to: JobState) -> dict[str, Any]:
+    """What a user's transition writes beside the state: the note, and when it ended."""
+    values: dict[str, Any] = {"progress_message": to.value}
+    if to is JobState.STOPPING:
+        values["stop_requested_at"] = utcnow()
+    if to is JobState.STOPPED:
+        values["finished_at"] = utcnow()
+    return values
+
+
 class JobStore:
     """The ``jobs`` table, with the state machine enforced by conditional updates."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def create(self, kind: JobKind, params: dict[str, Any], queue: str, *,
-               owner: str | None = None, site: str | None = None, priority: int = 0,
-               max_attempts: int = 3, job_id: str | None = None) -> Job:  # fmt: skip
+    def create(
+        self,
+        kind: JobKind,
+        params: dict[str, Any],
+        queue: str,
+        *,
+        owner: str | None = None,
+        site: str | None = None,
+        priority: int = 0,
+        max_attempts: int = 3,
+        job_id: str | None = None,
+    ) -> Job:
         """Insert a queued job and return it."""
         now = utcnow()
-        job = Job(id=job_id or new_job_id(), kind=kind, owner=owner, site=site, params=params,
-                  state=JobState.QUEUED, state_version=1, attempt=0, max_attempts=max_attempts,
-                  queue=queue, priority=priority, progress_fraction=0.0, progress_message="queued",
-                  progress_done=0, created_at=now, updated_at=now)  # fmt: skip
+        job = Job(
+            id=job_id or new_job_id(),
+            kind=kind,
+            owner=owner,
+            site=site,
+            params=params,
+            state=JobState.QUEUED,
+            state_version=1,
+            attempt=0,
+            max_attempts=max_attempts,
+            queue=queue,
+            priority=priority,
+            progress_fraction=0.0,
+            progress_message="queued",
+            progress_done=0,
+            created_at=now,
+            updated_at=now,
+        )
         with Session(self.engine, expire_on_commit=False) as session, session.begin():
             session.add(job)
         return job
@@ -100,8 +133,15 @@ class JobStore:
         with Session(self.engine, expire_on_commit=False) as session:
             return session.get(Job, job_id)
 
-    def list(self, *, states: Iterable[str] = (), kinds: Iterable[str] = (),
-             owner: str | None = None, page: int = 1, per_page: int = 50) -> Page:  # fmt: skip
+    def listing(
+        self,
+        *,
+        states: Iterable[str] = (),
+        kinds: Iterable[str] = (),
+        owner: str | None = None,
+        page: int = 1,
+        per_page: int = 50,
+    ) -> Page:
         """Jobs matching every given filter, newest first."""
         query = select(Job)
         if states := list(states):
@@ -121,9 +161,16 @@ class JobStore:
         with Session(self.engine, expire_on_commit=False) as session:
             return list(session.scalars(select(Job).where(Job.state.in_(list(states)))).all())
 
-    def transition(self, job_id: str, sources: Iterable[JobState], to: JobState, *,
-                   fence: int | None = None, connection: Connection | None = None,
-                   **values: Any) -> bool:  # fmt: skip
+    def transition(
+        self,
+        job_id: str,
+        sources: Iterable[JobState],
+        to: JobState,
+        *,
+        fence: int | None = None,
+        connection: Connection | None = None,
+        **values: Any,
+    ) -> bool:
         """Move the job to ``to`` if it is in one of ``sources`` (and at attempt ``fence``).
 
         Returns whether this call won. ``values`` are further columns to set.
@@ -133,7 +180,7 @@ class JobStore:
             .where(Job.id == job_id, Job.state.in_([str(s) for s in sources]))
             .values(
                 state=str(to), state_version=Job.state_version + 1, updated_at=utcnow(), **values
-            )  # fmt: skip
+            )
         )
         if fence is not None:
             statement = statement.where(Job.attempt == fence)
@@ -142,7 +189,7 @@ class JobStore:
         with self.engine.begin() as own:
             return own.execute(statement).rowcount == 1
 
-    def apply(self, job_id: str, action: Action, **values: Any) -> tuple[Decision, Job] | None:
+    def apply(self, job_id: str, action: Action) -> tuple[Decision, Job] | None:
         """Decide ``action`` on the job's current state and, if it is a transition, make it.
 
         A lost race re-reads the job and decides again. Returns the decision and the job as
@@ -156,6 +203,7 @@ class JobStore:
             if decision.outcome is not Outcome.TRANSITION:
                 return decision, job
             assert decision.to_state is not None
+            values = transition_columns(decision.to_state)
             if self.transition(job_id, [JobState(job.state)], decision.to_state, **values):
                 changed = self.get(job_id)
                 assert changed is not None
@@ -171,10 +219,13 @@ class JobStore:
         job = self.get(job_id)
         if job is None or JobState(job.state) not in CLAIMABLE_STATES:
             return None
+        claimed: dict[str, Any] = {
+            "attempt": Job.attempt + 1,
+            "started_at": func.coalesce(Job.started_at, utcnow()),
+        }
         won = self.transition(
-            job_id, CLAIMABLE_STATES, JobState.RUNNING, fence=job.attempt,
-            **{"attempt": Job.attempt + 1, "started_at": func.coalesce(Job.started_at, utcnow())},
-        )  # fmt: skip
+            job_id, CLAIMABLE_STATES, JobState.RUNNING, fence=job.attempt, **claimed
+        )
         return self.get(job_id) if won else None
 
     def set_segment(self, job_id: str, rq_id: str) -> None:
@@ -182,8 +233,14 @@ class JobStore:
         with self.engine.begin() as connection:
             connection.execute(update(Job).where(Job.id == job_id).values(segment=rq_id))
 
-    def save_checkpoint(self, connection: Connection, job_id: str, attempt: int,
-                        checkpoint: dict[str, Any], progress: Progress) -> JobState | None:  # fmt: skip
+    def save_checkpoint(
+        self,
+        connection: Connection,
+        job_id: str,
+        attempt: int,
+        checkpoint: dict[str, Any],
+        progress: Progress,
+    ) -> JobState | None:
         """Record a checkpoint inside the caller's transaction, fenced by ``attempt``.
 
         Returns the job's current state (running, pausing or stopping: what the user asked
@@ -196,14 +253,14 @@ class JobStore:
                 Job.id == job_id,
                 Job.attempt == attempt,
                 Job.state.in_([str(s) for s in HELD_STATES]),
-            )  # fmt: skip
+            )
             .values(
                 checkpoint=checkpoint,
                 checkpoint_at=utcnow(),
                 updated_at=utcnow(),
                 state_version=Job.state_version + 1,
                 **progress.columns(),
-            )  # fmt: skip
+            )
             .returning(Job.state)
         )
         state = connection.execute(statement).scalar_one_or_none()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask, Response, jsonify
 
-from yardmaster.api import health, problems
+from yardmaster.api import events, health, jobs, problems
 from yardmaster.api.resources import Resources
 from yardmaster.shared.settings import Settings, load_settings
 
@@ -21,6 +21,8 @@ def create_app(settings: Settings | None = None, resources: Resources | None = N
     app.extensions["yardmaster"] = resources or Resources.from_settings(settings)
     problems.register(app)
     app.register_blueprint(health.blueprint)
+    app.register_blueprint(events.blueprint)
+    app.register_blueprint(jobs.blueprint)
     app.add_url_rule("/", "index", index)
     return app
 
@@ -29,5 +31,11 @@ def index() -> Response:
     """What this service is and where to go next."""
     return jsonify(
         service="yardmaster-api",
-        links={"health": "/healthz", "readiness": "/readyz", "processes": "/status"},
+        links={
+            "health": "/healthz",
+            "readiness": "/readyz",
+            "processes": "/status",
+            "jobs": "/jobs",
+            "job_events": "/jobs/events",
+        },
     )

@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from yardmaster.report_worker.tasks import TASKS, TaskContext
 from yardmaster.shared import keys
+from yardmaster.shared.db import describe_database_error
 from yardmaster.shared.jobbus import enqueue_segment, kill_segment, publish_job
 from yardmaster.shared.jobs import CLAIMABLE_STATES, HELD_STATES, JobState
 from yardmaster.shared.jobstore import JobStore, utcnow
@@ -29,15 +30,20 @@ log = logging.getLogger(__name__)
 SILENCE_SECONDS = 2.0
 #: A queued job whose segment is not on any queue for this long gets a new one.
 LOST_SEGMENT_SECONDS = 5.0
-LIVE_SEGMENT_STATUSES = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED,
-                         JobStatus.DEFERRED}  # fmt: skip
+LIVE_SEGMENT_STATUSES = {
+    JobStatus.QUEUED,
+    JobStatus.STARTED,
+    JobStatus.SCHEDULED,
+    JobStatus.DEFERRED,
+}
 
 
 class Reaper:
     """One pass over the jobs that need a decision nobody else will take."""
 
-    def __init__(self, store: JobStore, client: redis.Redis, tasks: TaskContext,
-                 stop_grace: float) -> None:  # fmt: skip
+    def __init__(
+        self, store: JobStore, client: redis.Redis, tasks: TaskContext, stop_grace: float
+    ) -> None:
         self.store = store
         self.redis = client
         self.tasks = tasks
@@ -54,15 +60,23 @@ class Reaper:
 
     def _check_held(self, job: Job, now: dt.datetime) -> None:
         has_lease = self.redis.exists(keys.job_lease_key(job.id))
-        overdue_stop = (job.state == JobState.STOPPING and job.stop_requested_at is not None
-                        and now - job.stop_requested_at > self.stop_grace)  # fmt: skip
+        overdue_stop = (
+            job.state == JobState.STOPPING
+            and job.stop_requested_at is not None
+            and now - job.stop_requested_at > self.stop_grace
+        )
         if overdue_stop:
             log.warning(
                 "job %s: ignored its stop for %s; killing its segment", job.id, self.stop_grace
             )
             kill_segment(self.redis, job.segment)
-            self._settle(job, JobState.STOPPED, cleanup=True, finished_at=utcnow(),
-                         progress_message="stopped (forced)")  # fmt: skip
+            self._settle(
+                job,
+                JobState.STOPPED,
+                cleanup=True,
+                finished_at=utcnow(),
+                progress_message="stopped (forced)",
+            )
         elif not has_lease and now - job.updated_at > dt.timedelta(seconds=SILENCE_SECONDS):
             self._recover(job)
 
@@ -73,11 +87,22 @@ class Reaper:
         if state is JobState.PAUSING:
             self._settle(job, JobState.PAUSED, progress_message="paused")
         elif state is JobState.STOPPING:
-            self._settle(job, JobState.STOPPED, cleanup=True, finished_at=utcnow(),
-                         progress_message="stopped")  # fmt: skip
+            self._settle(
+                job,
+                JobState.STOPPED,
+                cleanup=True,
+                finished_at=utcnow(),
+                progress_message="stopped",
+            )
         elif job.attempt >= job.max_attempts:
-            self._settle(job, JobState.FAILED, cleanup=True, finished_at=utcnow(),
-                         error=f"worker lost {job.attempt} times", progress_message="failed")  # fmt: skip
+            self._settle(
+                job,
+                JobState.FAILED,
+                cleanup=True,
+                finished_at=utcnow(),
+                error=f"worker lost {job.attempt} times",
+                progress_message="failed",
+            )
         elif self._settle(job, JobState.QUEUED, progress_message="requeued: worker lost"):
             self._enqueue(job.id, at_front=True)
 
@@ -86,10 +111,15 @@ class Reaper:
             return
         if job.segment and self._segment_alive(job.segment):
             return
-        log.warning("job %s: %s but its segment %s is gone; enqueuing a new one", job.id,
-                    job.state, job.segment)  # fmt: skip
-        if self.store.transition(job.id, [JobState(job.state)], JobState(job.state),
-                                 fence=job.attempt):  # fmt: skip
+        log.warning(
+            "job %s: %s but its segment %s is gone; enqueuing a new one",
+            job.id,
+            job.state,
+            job.segment,
+        )
+        if self.store.transition(
+            job.id, [JobState(job.state)], JobState(job.state), fence=job.attempt
+        ):
             self._enqueue(job.id, at_front=job.state == JobState.RESUMING)
 
     def _segment_alive(self, rq_id: str) -> bool:
@@ -103,8 +133,14 @@ class Reaper:
             task_class = TASKS.get(job.kind)
             if cleanup and task_class is not None:
                 task_class(job, self.tasks).cleanup(connection)
-            won = self.store.transition(job.id, [JobState(job.state)], to, fence=job.attempt,
-                                        connection=connection, **values)  # fmt: skip
+            won = self.store.transition(
+                job.id,
+                [JobState(job.state)],
+                to,
+                fence=job.attempt,
+                connection=connection,
+                **values,
+            )
         if won:
             self.redis.delete(keys.job_lease_key(job.id))
             changed = self.store.get(job.id)
@@ -128,8 +164,13 @@ class ReaperThread(threading.Thread):
         self.stopping = threading.Event()
 
     def run(self) -> None:
+        last_error = ""
         while not self.stopping.wait(self.interval):
             try:
                 self.reaper.sweep()
+                last_error = ""
             except (RedisError, SQLAlchemyError) as exc:
-                log.warning("reaper: sweep skipped (%s)", exc)
+                error = describe_database_error(exc)
+                if error != last_error:  # once per distinct problem, not every second
+                    log.warning("reaper: sweeps skipped until this clears: %s", error)
+                last_error = error

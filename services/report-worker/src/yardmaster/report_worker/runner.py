@@ -78,9 +78,16 @@ class ControlListener:
     def __init__(self, client: redis.Redis, job_id: str) -> None:
         self.wake = threading.Event()
         self.preempted = threading.Event()
-        self._pubsub = client.pubsub(ignore_subscribe_messages=True)
+        self._pubsub = client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
         self._pubsub.subscribe(**{keys.job_control_channel(job_id): self._on_message})
-        self._thread = self._pubsub.run_in_thread(sleep_time=0.05, daemon=True)
+        self._thread = self._pubsub.run_in_thread(
+            sleep_time=0.05, daemon=True, exception_handler=self._on_error
+        )
+
+    def _on_error(self, error: BaseException, pubsub: Any, thread: Any) -> None:
+        """A lost control channel is not fatal: checkpoints still read the state every 0.25 s."""
+        log.warning("control channel error (%s); relying on checkpoints", error)
+        thread.stop()
 
     def _on_message(self, message: dict[str, Any]) -> None:
         if message.get("data") in (Control.PREEMPT.encode(), Control.PREEMPT):
@@ -89,6 +96,7 @@ class ControlListener:
 
     def close(self) -> None:
         self._thread.stop()
+        self._thread.join(timeout=2)
         self._pubsub.close()
 
 
@@ -103,8 +111,9 @@ class Segment:
 
     def run(self) -> str:
         token = f"{self.attempt}:{self.runtime.worker_name}:{os.getpid()}"
-        lease = Lease(self.runtime.redis, keys.job_lease_key(self.job.id), token,
-                      self.runtime.lease_seconds)  # fmt: skip
+        lease = Lease(
+            self.runtime.redis, keys.job_lease_key(self.job.id), token, self.runtime.lease_seconds
+        )
         lease.take_over()
         keeper = LeaseKeeper(lease)
         keeper.start()
@@ -112,8 +121,11 @@ class Segment:
         try:
             return self._run(keeper, control)
         except SupersededError:
-            log.warning("job %s: attempt %d superseded; its last chunk was undone", self.job.id,
-                        self.attempt)  # fmt: skip
+            log.warning(
+                "job %s: attempt %d superseded; its last chunk was undone",
+                self.job.id,
+                self.attempt,
+            )
             return "superseded"
         finally:
             control.close()
@@ -152,8 +164,14 @@ class Segment:
         """After an unexpected error: queue again from the checkpoint while attempts are left."""
         if self.attempt >= self.job.max_attempts:
             return self._fail(task, f"{reason} (after {self.attempt} attempts)")
-        if not self.store.transition(self.job.id, HELD_STATES, JobState.QUEUED, fence=self.attempt,
-                                     error=reason[:2000], progress_message="retrying"):  # fmt: skip
+        if not self.store.transition(
+            self.job.id,
+            HELD_STATES,
+            JobState.QUEUED,
+            fence=self.attempt,
+            error=reason[:2000],
+            progress_message="retrying",
+        ):
             raise SupersededError
         job = self.store.get(self.job.id)
         assert job is not None
@@ -169,8 +187,9 @@ class Segment:
             while not done and time.monotonic() < deadline and not control.wake.is_set():
                 done = task.step(connection)
             control.wake.clear()
-            state = self.store.save_checkpoint(connection, self.job.id, self.attempt,
-                                               task.checkpoint(), task.progress())  # fmt: skip
+            state = self.store.save_checkpoint(
+                connection, self.job.id, self.attempt, task.checkpoint(), task.progress()
+            )
             if state is None:
                 raise SupersededError
         return state, done
@@ -178,13 +197,25 @@ class Segment:
     def _finish(self, task: Task) -> str:
         with self.runtime.engine.begin() as connection:
             result = task.finish(connection)
-            columns: dict[str, Any] = {"finished_at": utcnow(), "progress_fraction": 1.0,
-                                       "progress_message": "finished"}  # fmt: skip
+            columns: dict[str, Any] = {
+                "finished_at": utcnow(),
+                "progress_fraction": 1.0,
+                "progress_message": "finished",
+            }
             if result is not None:
-                columns.update(result_path=str(result.path), result_name=result.name,
-                               result_type=result.media_type)  # fmt: skip
-            if not self.store.transition(self.job.id, HELD_STATES, JobState.FINISHED,
-                                         fence=self.attempt, connection=connection, **columns):  # fmt: skip
+                columns.update(
+                    result_path=str(result.path),
+                    result_name=result.name,
+                    result_type=result.media_type,
+                )
+            if not self.store.transition(
+                self.job.id,
+                HELD_STATES,
+                JobState.FINISHED,
+                fence=self.attempt,
+                connection=connection,
+                **columns,
+            ):
                 raise SupersededError
         self._publish()
         log.info("job %s: finished", self.job.id)
@@ -193,17 +224,24 @@ class Segment:
     def _stop(self, task: Task) -> str:
         with self.runtime.engine.begin() as connection:
             task.cleanup(connection)
-            if not self.store.transition(self.job.id, [JobState.STOPPING], JobState.STOPPED,
-                                         fence=self.attempt, connection=connection,
-                                         finished_at=utcnow(), progress_message="stopped"):  # fmt: skip
+            if not self.store.transition(
+                self.job.id,
+                [JobState.STOPPING],
+                JobState.STOPPED,
+                fence=self.attempt,
+                connection=connection,
+                finished_at=utcnow(),
+                progress_message="stopped",
+            ):
                 raise SupersededError
         self._publish()
         log.info("job %s: stopped by request", self.job.id)
         return "stopped"
 
     def _settle(self, source: JobState, target: JobState, note: str) -> str:
-        if not self.store.transition(self.job.id, [source], target, fence=self.attempt,
-                                     progress_message=note):  # fmt: skip
+        if not self.store.transition(
+            self.job.id, [source], target, fence=self.attempt, progress_message=note
+        ):
             raise SupersededError
         self._publish()
         log.info("job %s: %s", self.job.id, note)
@@ -221,10 +259,16 @@ class Segment:
         with self.runtime.engine.begin() as connection:
             if task is not None:
                 task.cleanup(connection)
-            if not self.store.transition(self.job.id, HELD_STATES, JobState.FAILED,
-                                         fence=self.attempt, connection=connection,
-                                         error=reason[:2000], finished_at=utcnow(),
-                                         progress_message="failed"):  # fmt: skip
+            if not self.store.transition(
+                self.job.id,
+                HELD_STATES,
+                JobState.FAILED,
+                fence=self.attempt,
+                connection=connection,
+                error=reason[:2000],
+                finished_at=utcnow(),
+                progress_message="failed",
+            ):
                 raise SupersededError
         self._publish()
         log.warning("job %s: failed: %s", self.job.id, reason)

@@ -11,8 +11,8 @@ from redis.exceptions import RedisError
 from rq import Worker
 
 from yardmaster.shared import lifecycle, queues
-from yardmaster.shared.jobbus import SEGMENT_FUNCTION, Control, send_control
 from yardmaster.shared.heartbeat import Heartbeat
+from yardmaster.shared.jobbus import SEGMENT_FUNCTION, Control, send_control
 from yardmaster.shared.redis_client import redact, wait_for_redis
 from yardmaster.shared.settings import Settings
 

@@ -39,8 +39,10 @@ class Simulation:
             written += 1
             log.info(
                 "wrote %s (file %d, %.4f min of work)",
-                release.file.name, written, release.file.processing_minutes,
-            )  # fmt: skip
+                release.file.name,
+                written,
+                release.file.processing_minutes,
+            )
         log.info("schedule complete: %d files written to %s", written, self.directory)
         return written
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
+from yardmaster.shared import outputs
 from yardmaster.shared.jobstore import Progress
 from yardmaster.shared.models import Job
 
@@ -26,7 +27,7 @@ class TaskContext:
 
     def result_dir(self, job_id: str) -> Path:
         """The folder holding one job's result and partial outputs."""
-        return self.files_dir / "results" / job_id
+        return outputs.result_dir(self.files_dir, job_id)
 
 
 @dataclass(frozen=True)
@@ -71,4 +72,5 @@ class Task(ABC):
         """Complete the job inside the transaction that marks it finished."""
 
     def cleanup(self, connection: Connection) -> None:
-        """Remove partial outputs of a stopped job (also run from outside after a kill)."""
+        """Remove partial outputs of a stopped or failed job (also run by the reaper)."""
+        outputs.discard_partial_outputs(self.context.files_dir, self.job.id)

@@ -1,0 +1,236 @@
+"""Jobs over HTTP: list, read, pause, resume, stop, fetch the result, create simulated work."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, cast
+from urllib.parse import urlencode
+
+from flask import Blueprint, Response, current_app, jsonify, request, send_file, url_for
+from redis.exceptions import RedisError
+
+from yardmaster.api.problems import problem
+from yardmaster.api.resources import resources
+from yardmaster.shared import outputs, queues
+from yardmaster.shared.jobbus import (
+    Control,
+    cancel_segment,
+    enqueue_segment,
+    job_view,
+    publish_job,
+    send_control,
+)
+from yardmaster.shared.jobs import Action, Decision, JobKind, JobState, Outcome
+from yardmaster.shared.jobstore import JobStore
+from yardmaster.shared.models import Job
+from yardmaster.shared.settings import Settings
+
+blueprint = Blueprint("jobs", __name__)
+
+MAX_PER_PAGE = 200
+#: Longest simulated work accepted by POST /work, in seconds.
+MAX_WORK_SECONDS = 24 * 3600
+
+
+def store() -> JobStore:
+    return JobStore(resources().engine)
+
+
+def settings() -> Settings:
+    value = current_app.config["SETTINGS"]
+    assert isinstance(value, Settings)
+    return value
+
+
+def not_found(job_id: str) -> Response:
+    return problem(404, "Not Found", f"no job {job_id}")
+
+
+def accepted(job: Job, status: int = 202) -> Response:
+    """The job's representation, with where to follow it."""
+    response = jsonify(job_view(job))
+    response.status_code = status
+    response.headers["Location"] = url_for("jobs.get_job", job_id=job.id)
+    response.headers["ETag"] = f'"{job.state_version}"'
+    return response
+
+
+@blueprint.get("/jobs")
+def list_jobs() -> Response:
+    """Jobs, newest first, filtered by ``state``, ``kind`` and ``owner`` (repeatable)."""
+    try:
+        page = _positive_int("page", 1)
+        per_page = min(_positive_int("per_page", 50), MAX_PER_PAGE)
+        states = _choices("state", JobState)
+        kinds = _choices("kind", JobKind)
+    except ValueError as exc:
+        return problem(400, "Bad Request", str(exc))
+    found = store().listing(
+        states=states, kinds=kinds, owner=request.args.get("owner"), page=page, per_page=per_page
+    )
+    body: dict[str, Any] = {
+        "items": [job_view(job) for job in found.jobs],
+        "total": found.total,
+        "page": found.page,
+        "per_page": found.per_page,
+        "pages": max(1, math.ceil(found.total / found.per_page)),
+        "next": _page_link(page + 1, per_page) if found.has_next else None,
+    }
+    return jsonify(body)
+
+
+def _positive_int(name: str, default: int) -> int:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"{name} must be a whole number of at least 1, not {raw!r}")
+    return int(raw)
+
+
+def _choices(name: str, enum: type[JobState] | type[JobKind]) -> list[str]:
+    values = [v for raw in request.args.getlist(name) for v in raw.split(",") if v]
+    known = {member.value for member in enum}
+    unknown = [v for v in values if v not in known]
+    if unknown:
+        raise ValueError(f"unknown {name} {unknown[0]!r}; one of: {', '.join(sorted(known))}")
+    return values
+
+
+def _page_link(page: int, per_page: int) -> str:
+    args = request.args.to_dict(flat=False)
+    args.update(page=[str(page)], per_page=[str(per_page)])
+    return f"{url_for('jobs.list_jobs')}?{urlencode(args, doseq=True)}"
+
+
+@blueprint.get("/jobs/<job_id>")
+def get_job(job_id: str) -> Response:
+    """One job: state, progress, timestamps, links."""
+    job = store().get(job_id)
+    return accepted(job, 200) if job is not None else not_found(job_id)
+
+
+@blueprint.post("/jobs/<job_id>/<any(pause, resume, stop):action>")
+def control_job(job_id: str, action: str) -> Response:
+    """Pause, resume or stop a job, as the transition table decides."""
+    applied = store().apply(job_id, Action(action))
+    if applied is None:
+        return not_found(job_id)
+    decision, job = applied
+    if decision.outcome is Outcome.ILLEGAL:
+        return conflict(job, f"cannot {action} a job that is {job.state}", decision)
+    if decision.outcome is Outcome.TRANSITION:
+        job = after_transition(job, Action(action))
+    return accepted(job, decision.status)
+
+
+def conflict(job: Job, detail: str, decision: Decision | None = None) -> Response:
+    """409 with what the job is and what it allows."""
+    view = job_view(job)
+    response = problem(
+        409,
+        "Conflict",
+        detail,
+        current_state=job.state,
+        state_version=job.state_version,
+        allowed_actions=view["allowed_actions"],
+    )
+    if decision is not None and decision.retry_after:
+        response.headers["Retry-After"] = str(decision.retry_after)
+    return response
+
+
+def after_transition(job: Job, action: Action) -> Job:
+    """Carry out what the new state needs in Redis and on disk; return the job as it is now."""
+    client = resources().redis
+    state = JobState(job.state)
+    if state in (JobState.PAUSING, JobState.STOPPING):
+        send_control(client, job.id, Control.CHECK)
+    elif state is JobState.RESUMING:
+        job_store = store()
+        job_store.set_segment(job.id, enqueue_segment(client, job, at_front=True))
+    elif state in (JobState.PAUSED, JobState.STOPPED):
+        cancel_segment(client, job.segment)
+        if state is JobState.STOPPED:
+            outputs.discard_partial_outputs(settings().files, job.id)
+    publish_job(client, job)
+    return store().get(job.id) or job
+
+
+@blueprint.get("/jobs/<job_id>/result")
+def job_result(job_id: str) -> Response:
+    """The finished job's result file, downloaded under its proper name."""
+    job = store().get(job_id)
+    if job is None:
+        return not_found(job_id)
+    if job.state != JobState.FINISHED:
+        detail = f"the job is {job.state}; its result exists once it is finished"
+        if job.error:
+            detail += f" (error: {job.error})"
+        return conflict(job, detail)
+    if not job.result_path:
+        return problem(404, "Not Found", "this job finished without a result file")
+    path = outputs.result_dir(settings().files, job.id) / _file_name(job.result_path)
+    if not path.is_file():
+        return problem(410, "Gone", "the result file no longer exists")
+    return send_file(
+        path, mimetype=job.result_type, as_attachment=True, download_name=job.result_name
+    )
+
+
+def _file_name(result_path: str) -> str:
+    """The result's file name only: the path recorded by the worker is never trusted as is."""
+    return result_path.replace("\\", "/").rsplit("/", 1)[-1]
+
+
+@blueprint.post("/work")
+def create_work() -> Response:
+    """Simulated work: ``{"execution_time": seconds}`` (or a list of such objects)."""
+    body = request.get_json(silent=True)
+    items = body if isinstance(body, list) else [body]
+    errors = [e for i, item in enumerate(items) if (e := _work_error(item, i, len(items) > 1))]
+    if errors or not items:
+        return problem(400, "Bad Request", errors[0] if errors else "no jobs given", errors=errors)
+    valid = [cast(dict[str, Any], item) for item in items]
+    jobs = [
+        create_job(
+            JobKind.WORK,
+            {"execution_time": float(i["execution_time"])},
+            owner=i.get("customer"),
+            site=i.get("site"),
+        )
+        for i in valid
+    ]
+    if isinstance(body, list):
+        response = jsonify(jobs=[job_view(job) for job in jobs])
+        response.status_code = 202
+        return response
+    return accepted(jobs[0])
+
+
+def _work_error(item: Any, index: int, many: bool) -> str | None:
+    where = f"item {index}: " if many else ""
+    if not isinstance(item, dict):
+        return f'{where}expected a JSON object like {{"execution_time": 2.5}}'
+    value = item.get("execution_time")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return f"{where}execution_time must be a number of seconds"
+    if not 0 < value <= MAX_WORK_SECONDS or not math.isfinite(value):
+        return f"{where}execution_time must be more than 0 and at most {MAX_WORK_SECONDS} s"
+    return None
+
+
+def create_job(
+    kind: JobKind, params: dict[str, Any], *, owner: str | None = None, site: str | None = None
+) -> Job:
+    """Record a queued job, then enqueue its first segment (a lost enqueue is redone by the
+    reaper, so the job is never lost)."""
+    job_store = store()
+    job = job_store.create(kind, params, queues.DEFAULT, owner=owner, site=site)
+    client = resources().redis
+    try:
+        job_store.set_segment(job.id, enqueue_segment(client, job))
+    except RedisError:  # the job row is durable: the reaper enqueues its segment later
+        current_app.logger.warning("job %s recorded; its segment will be enqueued later", job.id)
+    publish_job(client, job)
+    return job_store.get(job.id) or job

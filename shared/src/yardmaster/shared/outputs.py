@@ -1,0 +1,25 @@
+"""Where a job's outputs live, and how the partial outputs of an unfinished job are discarded.
+
+Shared because both the API (stopping a paused job) and the workers (stopping a running
+one, or cleaning up after a killed one) must remove exactly the same things.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+
+def result_dir(files_dir: Path, job_id: str) -> Path:
+    """The folder of one job's result and partial outputs."""
+    return files_dir / "results" / job_id
+
+
+def upload_path(files_dir: Path, job_id: str) -> Path:
+    """Where the API keeps the file uploaded for an import job."""
+    return files_dir / "uploads" / f"{job_id}.csv"
+
+
+def discard_partial_outputs(files_dir: Path, job_id: str) -> None:
+    """Delete whatever an unfinished job wrote (its result folder); missing is fine."""
+    shutil.rmtree(result_dir(files_dir, job_id), ignore_errors=True)
