@@ -12,8 +12,8 @@ import pytest
 import redis
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
-from support import RedisServer
 
+from support import RedisServer
 from yardmaster.shared.db import make_engine
 from yardmaster.shared.settings import normalise_database_url
 

@@ -6,8 +6,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from support import Process, base_env, module_command
 
+from support import Process, base_env, module_command
 from yardmaster.shared.db import make_engine
 from yardmaster.shared.migrate import upgrade_to_head
 

@@ -6,6 +6,7 @@ import signal
 from pathlib import Path
 
 import requests
+
 from support import PYTHON, REPO, Process, base_env, eventually, free_port
 
 

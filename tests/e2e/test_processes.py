@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import redis
 import requests
-from e2e.conftest import Start
 from rq import Queue
-from support import RedisServer, eventually, free_port
 
+from e2e.conftest import Start
+from support import RedisServer, eventually, free_port
 from yardmaster.shared import queues
 from yardmaster.shared.heartbeat import live_processes
 from yardmaster.shared.lifecycle import EXIT_CONFIG

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 import redis
-from support import free_port
 
+from support import free_port
 from yardmaster.shared.embedded_redis import redis_server_binary, start_server
 
 

@@ -8,8 +8,8 @@ import pytest
 import redis
 from flask.testing import FlaskClient
 from sqlalchemy import Engine
-from support import RedisServer, eventually
 
+from support import RedisServer, eventually
 from yardmaster.api import create_app
 from yardmaster.api.resources import Resources
 from yardmaster.shared.heartbeat import Heartbeat

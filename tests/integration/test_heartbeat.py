@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import redis
-from support import RedisServer
 
+from support import RedisServer
 from yardmaster.shared import keys
 from yardmaster.shared.heartbeat import Heartbeat, live_processes, liveness_file
 from yardmaster.shared.liveness import main as liveness_check

@@ -88,7 +88,9 @@ def test_pause_and_stop_racing_on_a_running_job_end_in_one_consistent_state(engi
         store.claim(job.id)
         answers: dict[str, tuple[str, str]] = {}
 
-        def act(action: Action, job_id: str = job.id) -> None:
+        def act(
+            action: Action, job_id: str = job.id, answers: dict[str, tuple[str, str]] = answers
+        ) -> None:
             applied = store.apply(job_id, action)
             assert applied is not None
             answers[action.value] = (applied[0].outcome.value, applied[1].state)

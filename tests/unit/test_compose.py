@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from support import REPO
 
 COMPOSE = REPO / "docker-compose.yml"

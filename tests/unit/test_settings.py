@@ -6,8 +6,8 @@ import re
 from pathlib import Path
 
 import pytest
-from support import REPO
 
+from support import REPO
 from yardmaster.shared.errors import ConfigurationError
 from yardmaster.shared.settings import ENV_PREFIX, Settings, load_settings
 
