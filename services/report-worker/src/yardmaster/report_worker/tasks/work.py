@@ -47,5 +47,6 @@ class WorkTask(Task):
         directory = self.context.result_dir(self.job.id)
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / "result.json"
-        path.write_text(json.dumps({"job": self.job.id, "execution_time": self.total}) + "\n")
+        # Only the job's own input: identical however often the job was paused and resumed.
+        path.write_text(json.dumps({"kind": "work", "execution_time": self.total}) + "\n")
         return Result(path, f"work-{self.job.id}.json", "application/json")
