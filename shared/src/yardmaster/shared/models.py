@@ -143,3 +143,42 @@ class Job(Base):
     started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     stop_requested_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+class StagedStoreStatus(Base):
+    """Rows of a running import into ``store_status``, moved over when the import finishes."""
+
+    __tablename__ = "staging_store_status"
+    __table_args__ = (Index("ix_staging_store_status_job", "job_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(String(32))
+    store_id: Mapped[str] = mapped_column(String(STORE_ID_LENGTH))
+    status: Mapped[str] = mapped_column(String(8))
+    timestamp_utc: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class StagedBusinessHours(Base):
+    """Rows of a running import into ``business_hours``."""
+
+    __tablename__ = "staging_business_hours"
+    __table_args__ = (Index("ix_staging_business_hours_job", "job_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(String(32))
+    store_id: Mapped[str] = mapped_column(String(STORE_ID_LENGTH))
+    day_of_week: Mapped[int] = mapped_column(SmallInteger)
+    start_time_local: Mapped[dt.time] = mapped_column(Time)
+    end_time_local: Mapped[dt.time] = mapped_column(Time)
+
+
+class StagedTimezone(Base):
+    """Rows of a running import into ``timezones``."""
+
+    __tablename__ = "staging_timezones"
+    __table_args__ = (Index("ix_staging_timezones_job", "job_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(String(32))
+    store_id: Mapped[str] = mapped_column(String(STORE_ID_LENGTH))
+    timezone_str: Mapped[str] = mapped_column(String(64))

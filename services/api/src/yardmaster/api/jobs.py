@@ -221,12 +221,17 @@ def _work_error(item: Any, index: int, many: bool) -> str | None:
 
 
 def create_job(
-    kind: JobKind, params: dict[str, Any], *, owner: str | None = None, site: str | None = None
+    kind: JobKind,
+    params: dict[str, Any],
+    *,
+    owner: str | None = None,
+    site: str | None = None,
+    job_id: str | None = None,
 ) -> Job:
     """Record a queued job, then enqueue its first segment (a lost enqueue is redone by the
     reaper, so the job is never lost)."""
     job_store = store()
-    job = job_store.create(kind, params, queues.DEFAULT, owner=owner, site=site)
+    job = job_store.create(kind, params, queues.DEFAULT, owner=owner, site=site, job_id=job_id)
     client = resources().redis
     try:
         job_store.set_segment(job.id, enqueue_segment(client, job))
