@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask, Response, jsonify
 
-from yardmaster.api import events, health, jobs, problems
+from yardmaster.api import data, events, health, jobs, problems
 from yardmaster.api.resources import Resources
 from yardmaster.shared.settings import Settings, load_settings
 
@@ -23,6 +23,8 @@ def create_app(settings: Settings | None = None, resources: Resources | None = N
     app.register_blueprint(health.blueprint)
     app.register_blueprint(events.blueprint)
     app.register_blueprint(jobs.blueprint)
+    app.register_blueprint(data.blueprint)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_mb * 1024 * 1024
     app.add_url_rule("/", "index", index)
     return app
 
