@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from e2e import stack
+from e2e.stack import Start
 from support import Process, base_env, module_command
 from yardmaster.shared.db import make_engine
 from yardmaster.shared.migrate import upgrade_to_head
-
-Start = Callable[..., Process]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -44,3 +44,13 @@ def start(tmp_path: Path) -> Iterator[Start]:
     yield start_process
     for process in started:
         process.close()
+
+
+@pytest.fixture
+def one_worker(start: Start, redis_url: str, migrated_database_url: str) -> stack.Stack:
+    return stack.make_stack(start, redis_url, migrated_database_url, workers=1)
+
+
+@pytest.fixture
+def two_workers(start: Start, redis_url: str, migrated_database_url: str) -> stack.Stack:
+    return stack.make_stack(start, redis_url, migrated_database_url, workers=2)

@@ -10,7 +10,7 @@ import redis
 import requests
 from rq import Queue
 
-from e2e.conftest import Start
+from e2e.stack import Start
 from support import RedisServer, eventually, free_port
 from yardmaster.shared import queues
 from yardmaster.shared.heartbeat import live_processes

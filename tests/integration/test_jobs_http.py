@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
@@ -178,3 +179,27 @@ def test_jobs_list_newest_first_with_pagination_metadata(client: FlaskClient) ->
     assert second is not None
     assert [j["id"] for j in second["items"]] == [ids[0]]
     assert second["next"] is None
+
+
+def test_an_upload_over_the_size_limit_is_413(
+    redis_url: str, database_url: str, engine: Engine, tmp_path: Path
+) -> None:
+    upgrade_to_head(engine)
+    settings = load_settings(
+        {},
+        redis_url=redis_url,
+        database_url=database_url,
+        data_dir=str(tmp_path),
+        max_upload_mb="1",
+    )
+    app = create_app(settings, Resources(make_redis(redis_url, 1.0), engine, head_revision()))
+    big = b"store_id,status,timestamp_utc\n" + b"1,active,2023-01-22 12:09:39 UTC\n" * 40_000
+
+    response = app.test_client().post(
+        "/imports",
+        data={"table": "store_status", "file": (io.BytesIO(big), "big.csv")},
+        content_type="multipart/form-data",
+    )
+
+    assert response.status_code == 413
+    assert response.mimetype == "application/problem+json"

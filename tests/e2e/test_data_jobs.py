@@ -1,0 +1,231 @@
+"""CSV import and export jobs end to end: all or nothing, pausable, stoppable, crash-safe."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import random
+import signal
+from pathlib import Path
+
+import pytest
+import requests
+from sqlalchemy import create_engine, select, text
+
+from e2e.stack import Stack
+from yardmaster.shared.models import StoreStatus
+
+REAL = Path(__file__).resolve().parents[3] / "shared" / "data" / "loop-real"
+
+
+def write_polls(path: Path, rows: int, seed: int = 7) -> Path:
+    """A store_status CSV in the real data's format (generated, never committed)."""
+    rng = random.Random(seed)
+    base = dt.datetime(2023, 1, 18)
+    with open(path, "w") as handle:
+        handle.write("store_id,status,timestamp_utc\n")
+        for _ in range(rows):
+            at = base + dt.timedelta(
+                seconds=rng.randrange(7 * 86400), microseconds=rng.randrange(10**6)
+            )
+            status = "active" if rng.random() < 0.9 else "inactive"
+            handle.write(f"{rng.randrange(10**18)},{status},{at:%Y-%m-%d %H:%M:%S.%f} UTC\n")
+    return path
+
+
+def upload(stack: Stack, path: Path, table: str, mode: str | None = None) -> requests.Response:
+    form = {"table": table, **({"mode": mode} if mode else {})}
+    with open(path, "rb") as handle:
+        return requests.post(
+            f"{stack.base}/imports", data=form, files={"file": (path.name, handle)}, timeout=60
+        )
+
+
+def start_import(
+    stack: Stack, path: Path, table: str = "store_status", mode: str | None = None
+) -> str:
+    response = upload(stack, path, table, mode)
+    assert response.status_code == 202, response.text
+    return str(response.json()["id"])
+
+
+def table_rows(database_url: str) -> list[tuple[str, str, str]]:
+    engine = create_engine(database_url)
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(StoreStatus.store_id, StoreStatus.status, StoreStatus.timestamp_utc).order_by(
+                StoreStatus.id
+            )
+        ).all()
+        staged = connection.scalar(text("SELECT count(*) FROM staging_store_status"))
+    engine.dispose()
+    assert staged == 0, "staging rows left behind"
+    return [(r[0], r[1], str(r[2])[:26]) for r in rows]
+
+
+@pytest.mark.parametrize("version", ["v1-2023-01", "v2-2024-10"])
+def test_the_real_data_sets_files_import_with_their_own_column_names(
+    one_worker: Stack, version: str
+) -> None:
+    files = sorted((REAL / version).glob("*.csv"))
+    tables = {"menu_hours": "business_hours", "store_status_head": "store_status"}
+    for path in files:
+        table = tables.get(path.stem, "timezones")
+        job = one_worker.wait_for(start_import(one_worker, path, table), "finished")
+        lines = path.read_text().count("\n")
+        assert job["progress"]["done"] in (lines - 1, lines), path
+
+
+def test_an_import_paused_and_resumed_loads_exactly_what_an_undisturbed_one_does(
+    one_worker: Stack, tmp_path: Path, migrated_database_url: str
+) -> None:
+    polls = write_polls(tmp_path / "polls.csv", 60_000)
+    one_worker.wait_for(start_import(one_worker, polls), "finished")
+    undisturbed = table_rows(migrated_database_url)
+
+    job = start_import(one_worker, polls)
+    for _ in range(3):
+        one_worker.wait_for(job, "running")
+        if one_worker.post(f"/jobs/{job}/pause").status_code == 200:
+            break  # the job had already finished
+        one_worker.wait_for(job, "paused")
+        one_worker.post(f"/jobs/{job}/resume")
+    one_worker.wait_for(job, "finished")
+
+    assert table_rows(migrated_database_url) == undisturbed
+    assert len(undisturbed) == 60_000
+
+
+def test_append_adds_rows_and_replace_swaps_the_table(
+    one_worker: Stack, tmp_path: Path, migrated_database_url: str
+) -> None:
+    first = write_polls(tmp_path / "a.csv", 100, seed=1)
+    second = write_polls(tmp_path / "b.csv", 50, seed=2)
+    one_worker.wait_for(start_import(one_worker, first), "finished")
+    one_worker.wait_for(start_import(one_worker, second, mode="append"), "finished")
+    assert len(table_rows(migrated_database_url)) == 150
+
+    one_worker.wait_for(start_import(one_worker, second), "finished")
+    assert len(table_rows(migrated_database_url)) == 50
+
+
+def test_a_file_with_bad_rows_fails_naming_the_lines_and_loads_nothing(
+    one_worker: Stack, tmp_path: Path, migrated_database_url: str
+) -> None:
+    good = write_polls(tmp_path / "good.csv", 20)
+    one_worker.wait_for(start_import(one_worker, good), "finished")
+    bad = tmp_path / "bad.csv"
+    lines = write_polls(tmp_path / "many.csv", 12_000).read_text().splitlines()
+    lines[11_000] = "42,maybe,2023-01-20 10:00:00 UTC"
+    lines[11_500] = "43,active,yesterday"
+    bad.write_text("\n".join(lines) + "\n")
+
+    failed = one_worker.wait_for(start_import(one_worker, bad), "failed")
+
+    assert "line 11001: status must be active or inactive" in failed["error"]
+    assert "line 11501: timestamp_utc" in failed["error"]
+    assert len(table_rows(migrated_database_url)) == 20  # the earlier import is untouched
+
+
+@pytest.mark.parametrize(
+    ("table", "content", "message"),
+    [
+        ("store_status", "store_id,day,start_time_local\n1,2,10:00\n", "need a status column"),
+        ("nonsense", "store_id,status,timestamp_utc\n", "field 'table' must be one of"),
+        (None, "store_id,status,timestamp_utc\n", "field 'table' is required"),
+    ],
+)
+def test_a_bad_upload_is_refused_at_once_with_400(
+    one_worker: Stack, tmp_path: Path, table: str | None, content: str, message: str
+) -> None:
+    path = tmp_path / "upload.csv"
+    path.write_text(content)
+    form = {"table": table} if table else {}
+    with open(path, "rb") as handle:
+        response = requests.post(
+            f"{one_worker.base}/imports",
+            data=form,
+            files={"file": ("upload.csv", handle)},
+            timeout=10,
+        )
+
+    assert response.status_code == 400
+    assert message in response.json()["detail"]
+    assert requests.get(f"{one_worker.base}/jobs", timeout=5).json()["total"] == 0
+
+
+def test_a_stopped_import_leaves_nothing_behind(
+    one_worker: Stack, tmp_path: Path, migrated_database_url: str
+) -> None:
+    job = start_import(one_worker, write_polls(tmp_path / "polls.csv", 200_000))
+    one_worker.wait_for(job, "running")
+
+    assert one_worker.post(f"/jobs/{job}/stop").status_code == 202
+    one_worker.wait_for(job, "stopped")
+
+    assert table_rows(migrated_database_url) == []
+
+
+def test_a_worker_killed_mid_import_completes_it_once_without_duplicates(
+    two_workers: Stack, tmp_path: Path, migrated_database_url: str
+) -> None:
+    job = start_import(two_workers, write_polls(tmp_path / "polls.csv", 150_000))
+    two_workers.eventually_progress(job, 0.2)
+    horse = two_workers.holder_pid(job)
+    holder = two_workers.holder(job)
+
+    holder.popen.kill()
+    os.kill(horse, signal.SIGKILL)
+
+    finished = two_workers.wait_for(job, "finished", timeout=60)
+    assert finished["attempt"] == 2
+    rows = table_rows(migrated_database_url)
+    assert len(rows) == 150_000
+    assert len(set(rows)) == len(rows)
+
+
+def test_an_export_round_trips_through_an_import_unchanged(
+    one_worker: Stack, tmp_path: Path, migrated_database_url: str
+) -> None:
+    one_worker.wait_for(
+        start_import(one_worker, write_polls(tmp_path / "p.csv", 30_000)), "finished"
+    )
+    before = table_rows(migrated_database_url)
+    export = one_worker.post("/exports", {"from": "2023-01-18", "till": "2023-01-25T00:00:00Z"})
+    assert export.status_code == 202
+    job = export.json()["id"]
+    one_worker.wait_for(job, "running")
+    one_worker.post(f"/jobs/{job}/pause")
+    one_worker.wait_for(job, "paused")
+    one_worker.post(f"/jobs/{job}/resume")
+    one_worker.wait_for(job, "finished")
+
+    response = requests.get(f"{one_worker.base}/jobs/{job}/result", timeout=30)
+    assert response.status_code == 200
+    assert (
+        "store-status-20230118T000000-20230125T000000.csv"
+        in response.headers["Content-Disposition"]
+    )
+    exported = tmp_path / "export.csv"
+    exported.write_bytes(response.content)
+    assert exported.read_text().count("\n") == 30_001
+
+    one_worker.wait_for(start_import(one_worker, exported), "finished")
+    assert table_rows(migrated_database_url) == before
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"from": "2023-01-18"},
+        {"from": "tomorrow", "till": "2023-01-19"},
+        {"from": "2023-01-19", "till": "2023-01-18"},
+        [1, 2],
+    ],
+)
+def test_bad_export_ranges_are_400(one_worker: Stack, body: object) -> None:
+    response = one_worker.post("/exports", body)
+
+    assert response.status_code == 400
+    assert response.headers["Content-Type"] == "application/problem+json"
