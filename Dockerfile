@@ -22,8 +22,8 @@ RUN uv sync --frozen --no-default-groups --all-packages --no-editable --python /
 
 FROM python:3.11-slim-bookworm AS runtime
 RUN useradd --create-home --uid 10001 --user-group yardmaster \
-    && mkdir -p /var/lib/yardmaster /bucket \
-    && chown yardmaster:yardmaster /var/lib/yardmaster /bucket
+    && mkdir -p /var/lib/yardmaster/files /bucket \
+    && chown -R yardmaster:yardmaster /var/lib/yardmaster /bucket
 COPY --from=build /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \

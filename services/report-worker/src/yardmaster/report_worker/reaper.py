@@ -157,7 +157,7 @@ class Reaper:
 class ReaperThread(threading.Thread):
     """Sweeps every ``interval`` seconds until stopped; errors are logged, never fatal."""
 
-    def __init__(self, reaper: Reaper, interval: float = 1.0) -> None:
+    def __init__(self, reaper: Reaper, interval: float = 0.5) -> None:
         super().__init__(daemon=True, name="reaper")
         self.reaper = reaper
         self.interval = interval

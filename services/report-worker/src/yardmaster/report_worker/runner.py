@@ -64,12 +64,17 @@ def run_segment(job_id: str) -> str:
         )
     _runtime.engine.dispose(close=False)  # a forked horse must not share the parent's connections
     store = JobStore(_runtime.engine)
-    job = store.claim(job_id)
-    if job is None:
-        log.info("job %s: not claimable any more; segment skipped", job_id)
-        return "skipped"
-    publish_job(_runtime.redis, job)
-    return Segment(job, store, _runtime).run()
+    # Listen before claiming: a pause or stop sent right after the claim must not be missed.
+    control = ControlListener(_runtime.redis, job_id)
+    try:
+        job = store.claim(job_id)
+        if job is None:
+            log.info("job %s: not claimable any more; segment skipped", job_id)
+            return "skipped"
+        publish_job(_runtime.redis, job)
+        return Segment(job, store, _runtime, control).run()
+    finally:
+        control.close()
 
 
 class ControlListener:
@@ -103,10 +108,13 @@ class ControlListener:
 class Segment:
     """One attempt's run of a job, from its claim to the point it gives the job back."""
 
-    def __init__(self, job: Job, store: JobStore, runtime: Runtime) -> None:
+    def __init__(
+        self, job: Job, store: JobStore, runtime: Runtime, control: ControlListener
+    ) -> None:
         self.job = job
         self.store = store
         self.runtime = runtime
+        self.control = control
         self.attempt = job.attempt
 
     def run(self) -> str:
@@ -117,9 +125,8 @@ class Segment:
         lease.take_over()
         keeper = LeaseKeeper(lease)
         keeper.start()
-        control = ControlListener(self.runtime.redis, self.job.id)
         try:
-            return self._run(keeper, control)
+            return self._run(keeper, self.control)
         except SupersededError:
             log.warning(
                 "job %s: attempt %d superseded; its last chunk was undone",
@@ -128,7 +135,6 @@ class Segment:
             )
             return "superseded"
         finally:
-            control.close()
             keeper.stop()
             lease.release()
 

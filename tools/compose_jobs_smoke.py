@@ -1,0 +1,47 @@
+"""Smoke test of job control in a running Compose stack: a job runs, pauses, resumes, finishes,
+and its result (written by a report worker) downloads through the API."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import urllib.request
+
+BASE = "http://127.0.0.1:8000"
+
+
+def call(method: str, path: str, body: object = None) -> tuple[int, bytes]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(
+        BASE + path, data=data, method=method, headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.status, response.read()
+
+
+def wait_for(job_id: str, state: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if json.loads(call("GET", f"/jobs/{job_id}")[1])["state"] == state:
+            return
+        time.sleep(0.1)
+    raise SystemExit(f"jobs smoke: job {job_id} not {state} within {timeout} s")
+
+
+def main() -> int:
+    job = json.loads(call("POST", "/work", {"execution_time": 3})[1])["id"]
+    wait_for(job, "running")
+    call("POST", f"/jobs/{job}/pause")
+    wait_for(job, "paused")
+    call("POST", f"/jobs/{job}/resume")
+    wait_for(job, "finished")
+    status, body = call("GET", f"/jobs/{job}/result")
+    print(
+        f"jobs smoke: ok: job {job} paused, resumed, finished; result {status}: {body.decode().strip()}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
