@@ -37,9 +37,8 @@ def main() -> int:
     call("POST", f"/jobs/{job}/resume")
     wait_for(job, "finished")
     status, body = call("GET", f"/jobs/{job}/result")
-    print(
-        f"jobs smoke: ok: job {job} paused, resumed, finished; result {status}: {body.decode().strip()}"
-    )
+    result = body.decode().strip()
+    print(f"jobs smoke: ok: job {job} paused, resumed, finished; result {status}: {result}")
     return 0
 
 

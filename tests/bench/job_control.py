@@ -182,7 +182,8 @@ def import_throughput(api: Api, csv_path: Path, rows: int, database_url: str, la
         connection.execute(text("DROP TABLE bench_plain"))
     engine.dispose()
     print(
-        f"  import {rows:,} polls, {label:10}: Yardmaster {rows / ours:9,.0f} rows/s ({ours:6.1f} s)   "
+        f"  import {rows:,} polls, {label:10}: "
+        f"Yardmaster {rows / ours:9,.0f} rows/s ({ours:6.1f} s)   "
         f"plain pandas read_csv+to_sql {rows / plain:9,.0f} rows/s ({plain:6.1f} s)   "
         f"ratio {plain / ours:4.2f}"
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 import json
-from typing import Any, cast
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import Connection, Table, delete, insert, select
@@ -72,10 +72,8 @@ class ImportTask(Task):
         frame = parse_chunk(
             self.table, self.header_line, lines, self.columns, first_line=self.line + 1
         )
-        frame["job_id"] = self.job.id
-        stage = TARGETS[self.table][1]
-        records = cast(list[dict[str, Any]], frame.to_dict("records"))
-        connection.execute(insert(stage), records)
+        frame.insert(0, "job_id", self.job.id)
+        stage_rows(connection, TARGETS[self.table][1], frame)
         self.line += len(lines)
         self.rows += len(frame)
         return self.offset >= self.size
@@ -124,6 +122,30 @@ class ImportTask(Task):
         super().cleanup(connection)
 
 
+def stage_rows(connection: Connection, stage: Table, frame: pd.DataFrame) -> None:
+    """Bulk-insert a parsed chunk into a staging table: COPY on PostgreSQL, one
+    ``executemany`` of plain tuples on SQLite (both inside the caller's transaction)."""
+    as_text = frame.copy()
+    for column in as_text.columns:
+        if isinstance(as_text[column].dtype, pd.DatetimeTZDtype):
+            as_text[column] = as_text[column].dt.strftime("%Y-%m-%d %H:%M:%S.%f")
+        elif as_text[column].dtype != object:
+            as_text[column] = as_text[column].astype(object)  # numpy scalars -> Python ints
+    rows = list(as_text.itertuples(index=False, name=None))
+    names = ", ".join(as_text.columns)
+    raw = connection.connection.driver_connection
+    assert raw is not None
+    if connection.dialect.name == "postgresql":
+        with raw.cursor() as cursor, cursor.copy(f"COPY {stage.name} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+    else:
+        marks = ", ".join("?" for _ in as_text.columns)
+        cursor = raw.cursor()
+        cursor.executemany(f"INSERT INTO {stage.name} ({names}) VALUES ({marks})", rows)
+        cursor.close()
+
+
 def parse_chunk(
     table: ImportTable, header_line: str, lines: list[str], columns: dict[str, str], first_line: int
 ) -> pd.DataFrame:
@@ -158,7 +180,7 @@ def _validate_store_status(frame: pd.DataFrame) -> list[tuple[int, str]]:
     frame["status"] = frame["status"].str.lower()
     stamps = frame["timestamp_utc"].str.removesuffix(" UTC").str.removesuffix("Z")
     parsed = pd.to_datetime(stamps, utc=True, format="ISO8601", errors="coerce")
-    frame["timestamp_utc"] = parsed.dt.to_pydatetime() if len(frame) else parsed
+    frame["timestamp_utc"] = parsed
     errors = _store_ids(frame)
     errors += _bad(
         ~frame["status"].isin(["active", "inactive"]), "status must be active or inactive"
@@ -169,15 +191,13 @@ def _validate_store_status(frame: pd.DataFrame) -> list[tuple[int, str]]:
 
 def _validate_business_hours(frame: pd.DataFrame) -> list[tuple[int, str]]:
     day = pd.to_numeric(frame["day_of_week"], errors="coerce")
-    frame["day_of_week"] = day
+    frame["day_of_week"] = day.fillna(-1).astype(int)  # bad days are reported below
     errors = _store_ids(frame) + _bad(~day.isin(range(7)), "day must be 0 (Monday) to 6")
     for column in ("start_time_local", "end_time_local"):
         times = pd.to_datetime(frame[column], format="mixed", errors="coerce")
         bad = times.isna() | ~frame[column].str.fullmatch(r"\d{1,2}:\d{2}(:\d{2}(\.\d{1,6})?)?")
         errors += _bad(bad, f"{column} is not a time like 09:30:00")
-        frame[column] = pd.Series(
-            [t.time() if not pd.isna(t) else None for t in times], index=frame.index, dtype=object
-        )
+        frame[column] = times.dt.strftime("%H:%M:%S.%f")
     return sorted(errors)
 
 
