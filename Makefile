@@ -42,6 +42,7 @@ format: install
 
 bench: install
 	$(VENV)/bin/python tests/bench/startup.py
+	$(VENV)/bin/python tests/bench/job_control.py
 
 up:
 	docker compose up --build -d
