@@ -174,7 +174,7 @@ def import_throughput(api: Api, csv_path: Path, rows: int, database_url: str, la
         "bench_plain",
         engine,
         index=False,
-        chunksize=50_000,
+        chunksize=20_000,
         method="multi" if engine.dialect.name == "postgresql" else None,
     )
     plain = time.perf_counter() - started
