@@ -166,6 +166,20 @@ def test_a_stopped_import_leaves_nothing_behind(
     assert table_rows(migrated_database_url) == []
 
 
+def test_stopping_a_paused_import_discards_its_staged_rows_and_upload(
+    one_worker: Stack, tmp_path: Path, migrated_database_url: str
+) -> None:
+    job = start_import(one_worker, write_polls(tmp_path / "polls.csv", 300_000))
+    one_worker.eventually_progress(job, 0.1)
+    assert one_worker.post(f"/jobs/{job}/pause").status_code == 202
+    one_worker.wait_for(job, "paused")
+
+    assert one_worker.post(f"/jobs/{job}/stop").status_code == 200
+
+    assert table_rows(migrated_database_url) == []  # also checks the staging table is empty
+    assert not (tmp_path / "data" / "files" / "uploads" / f"{job}.csv").exists()
+
+
 def test_a_worker_killed_mid_import_completes_it_once_without_duplicates(
     two_workers: Stack, tmp_path: Path, migrated_database_url: str
 ) -> None:

@@ -9,6 +9,16 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from sqlalchemy import Connection, Table, delete
+
+from yardmaster.shared.models import StagedBusinessHours, StagedStoreStatus, StagedTimezone
+
+#: Where imports stage their rows until the whole file is good.
+STAGING_TABLES: tuple[Table, ...] = tuple(
+    model.__table__  # type: ignore[misc]
+    for model in (StagedStoreStatus, StagedBusinessHours, StagedTimezone)
+)
+
 
 def result_dir(files_dir: Path, job_id: str) -> Path:
     """The folder of one job's result and partial outputs."""
@@ -20,6 +30,10 @@ def upload_path(files_dir: Path, job_id: str) -> Path:
     return files_dir / "uploads" / f"{job_id}.csv"
 
 
-def discard_partial_outputs(files_dir: Path, job_id: str) -> None:
-    """Delete whatever an unfinished job wrote (its result folder); missing is fine."""
+def discard_partial_outputs(connection: Connection, files_dir: Path, job_id: str) -> None:
+    """Delete whatever an unfinished job left: staged import rows (in the caller's
+    transaction), its upload and its result folder. Missing pieces are fine."""
+    for staging in STAGING_TABLES:
+        connection.execute(delete(staging).where(staging.c.job_id == job_id))
+    upload_path(files_dir, job_id).unlink(missing_ok=True)
     shutil.rmtree(result_dir(files_dir, job_id), ignore_errors=True)

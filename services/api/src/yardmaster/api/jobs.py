@@ -152,7 +152,8 @@ def after_transition(job: Job, action: Action) -> Job:
     elif state in (JobState.PAUSED, JobState.STOPPED):
         cancel_segment(client, job.segment)
         if state is JobState.STOPPED:
-            outputs.discard_partial_outputs(settings().files, job.id)
+            with resources().engine.begin() as connection:
+                outputs.discard_partial_outputs(connection, settings().files, job.id)
     publish_job(client, job)
     return store().get(job.id) or job
 

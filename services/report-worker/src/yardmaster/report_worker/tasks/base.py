@@ -73,4 +73,4 @@ class Task(ABC):
 
     def cleanup(self, connection: Connection) -> None:
         """Remove partial outputs of a stopped or failed job (also run by the reaper)."""
-        outputs.discard_partial_outputs(self.context.files_dir, self.job.id)
+        outputs.discard_partial_outputs(connection, self.context.files_dir, self.job.id)

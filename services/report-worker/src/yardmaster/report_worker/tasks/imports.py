@@ -116,11 +116,6 @@ class ImportTask(Task):
         path.write_text(json.dumps(summary) + "\n")
         return Result(path, f"import-{self.job.id}.json", "application/json")
 
-    def cleanup(self, connection: Connection) -> None:
-        stage = TARGETS[ImportTable(self.job.params["table"])][1]
-        connection.execute(delete(stage).where(stage.c.job_id == self.job.id))
-        super().cleanup(connection)
-
 
 def stage_rows(connection: Connection, stage: Table, frame: pd.DataFrame) -> None:
     """Bulk-insert a parsed chunk into a staging table: COPY on PostgreSQL, one
