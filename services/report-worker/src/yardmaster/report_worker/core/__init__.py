@@ -1,0 +1,1 @@
+"""Pure computations of the report worker: DataFrames and ``now`` in, DataFrames out."""
