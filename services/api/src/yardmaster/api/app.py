@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask, Response, jsonify
 
-from yardmaster.api import data, events, health, jobs, problems
+from yardmaster.api import data, events, health, jobs, problems, reports
 from yardmaster.api.resources import Resources
 from yardmaster.shared.settings import Settings, load_settings
 
@@ -24,6 +24,7 @@ def create_app(settings: Settings | None = None, resources: Resources | None = N
     app.register_blueprint(events.blueprint)
     app.register_blueprint(jobs.blueprint)
     app.register_blueprint(data.blueprint)
+    app.register_blueprint(reports.blueprint)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_mb * 1024 * 1024
     app.add_url_rule("/", "index", index)
     return app
@@ -39,5 +40,6 @@ def index() -> Response:
             "processes": "/status",
             "jobs": "/jobs",
             "job_events": "/jobs/events",
+            "trigger_report": "/trigger_report",
         },
     )
