@@ -43,6 +43,7 @@ format: install
 bench: install
 	$(VENV)/bin/python tests/bench/startup.py
 	$(VENV)/bin/python tests/bench/job_control.py
+	$(VENV)/bin/python tests/bench/report.py
 
 up:
 	docker compose up --build -d
