@@ -7,11 +7,12 @@ VENV := .venv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 
-.PHONY: help install run test lint format bench up down clean
+.PHONY: help install run load-sample test lint format bench up down clean
 
 help:
 	@echo "make run      install, migrate and run every process locally (API on http://127.0.0.1:8000)"
 	@echo "make test     install and run the whole test suite"
+	@echo "make load-sample  generate realistic store data and import it into the running stack"
 	@echo "make install  create .venv/ with every package installed editable"
 	@echo "make lint     ruff and mypy"
 	@echo "make bench    run the benchmarks (figures go to BENCHMARKS.md)"
@@ -27,6 +28,9 @@ install: $(UV)
 
 run: install
 	$(VENV)/bin/python tools/devstack.py
+
+load-sample: install
+	$(VENV)/bin/python tools/load_sample.py $(ARGS)
 
 test: install
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
