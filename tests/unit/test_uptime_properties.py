@@ -83,5 +83,6 @@ def test_a_24x7_store_always_adds_up_to_the_whole_window(
 
     report = compute_report(polls, no_hours, zones)
 
-    assert ((report["uptime_last_hour"] + report["downtime_last_hour"]).round(2) == 60).all()
-    assert ((report["uptime_last_week"] + report["downtime_last_week"]).round(2) == 168).all()
+    # Each figure is rounded on its own, so their sum may be off by one in the last digit.
+    assert ((report["uptime_last_hour"] + report["downtime_last_hour"] - 60).abs() <= 0.011).all()
+    assert ((report["uptime_last_week"] + report["downtime_last_week"] - 168).abs() <= 0.011).all()
