@@ -243,3 +243,18 @@ def test_bad_export_ranges_are_400(one_worker: Stack, body: object) -> None:
 
     assert response.status_code == 400
     assert response.headers["Content-Type"] == "application/problem+json"
+
+
+def test_a_stopped_export_deletes_its_partial_file(
+    one_worker: Stack, tmp_path: Path, migrated_database_url: str
+) -> None:
+    polls = write_polls(tmp_path / "p.csv", 300_000)
+    one_worker.wait_for(start_import(one_worker, polls), "finished")
+    job = one_worker.post("/exports", {"from": "2023-01-18", "till": "2023-01-26"}).json()["id"]
+    one_worker.eventually_progress(job, 0.05)
+
+    assert one_worker.post(f"/jobs/{job}/stop").status_code == 202
+    one_worker.wait_for(job, "stopped")
+
+    assert not (tmp_path / "data" / "files" / "results" / job).exists()
+    assert requests.get(f"{one_worker.base}/jobs/{job}/result", timeout=5).status_code == 409

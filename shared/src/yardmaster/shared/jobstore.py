@@ -222,6 +222,7 @@ class JobStore:
         claimed: dict[str, Any] = {
             "attempt": Job.attempt + 1,
             "started_at": func.coalesce(Job.started_at, utcnow()),
+            "progress_message": "running",
         }
         won = self.transition(
             job_id, CLAIMABLE_STATES, JobState.RUNNING, fence=job.attempt, **claimed
