@@ -1,0 +1,1 @@
+"""Pure parts of the file worker: statistics, file content, tunables."""
