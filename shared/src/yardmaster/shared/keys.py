@@ -31,3 +31,13 @@ def job_control_channel(job_id: str) -> str:
 def job_lease_key(job_id: str) -> str:
     """The lease key of one job."""
     return JOB_LEASE.format(job_id=job_id)
+
+
+#: File claims, one namespace per bucket directory (``bucket`` = a hash of its absolute path):
+#: ``lease:<file>`` (owner token), ``fence`` (counter), ``done`` and ``attempts`` (hashes).
+FILES = PREFIX + "files:{bucket}:"
+
+
+def files_namespace(bucket: str) -> str:
+    """The key prefix of one bucket's file claims."""
+    return FILES.format(bucket=bucket)
