@@ -132,7 +132,7 @@ def test_workers_started_before_redis_wait_with_backoff_instead_of_crashing(
         server.stop()
 
 
-def test_the_file_worker_watches_the_bucket_and_sees_every_file_the_simulator_writes(
+def test_the_file_worker_processes_every_file_the_simulator_writes(
     start: Start, redis_url: str, migrated_database_url: str, tmp_path: Path
 ) -> None:
     bucket = tmp_path / "bucket"
@@ -140,7 +140,16 @@ def test_the_file_worker_watches_the_bucket_and_sees_every_file_the_simulator_wr
     names = [f"2018_06_28_00_{m:02d}.txt" for m in (0, 15, 30, 45)]
     schedule.write_text("filename,processing_minutes\n" + "".join(f"{n},1.5\n" for n in names))
     settings = {"redis_url": redis_url, "database_url": migrated_database_url}
-    worker = start("yardmaster.file_worker", "--dir", str(bucket), "--name", "fw-1", **settings)
+    worker = start(
+        "yardmaster.file_worker",
+        "--dir",
+        str(bucket),
+        "--name",
+        "fw-1",
+        "--seconds-in-min",
+        "0.01",
+        **settings,
+    )
     eventually(lambda: live(redis_url, "file-worker") == ["fw-1"], what="file worker heartbeat")
 
     simulator = start(
@@ -156,7 +165,7 @@ def test_the_file_worker_watches_the_bucket_and_sees_every_file_the_simulator_wr
 
     assert simulator.wait(timeout=30) == 0
     for name in names:
-        worker.wait_for_output(f"discovered {name}")
+        worker.wait_for_output(f"{name}: done")
     assert sorted(p.name for p in bucket.iterdir()) == names
     assert (bucket / names[0]).read_text() == "1.5\n"
     assert worker.stop() == 0
@@ -262,6 +271,8 @@ def test_the_file_worker_keeps_watching_through_a_redis_restart(
         str(bucket),
         "--name",
         "fw-r",
+        "--seconds-in-min",
+        "0.01",
         redis_url=own_redis.url,
         database_url=migrated_database_url,
         heartbeat_interval="0.2",
@@ -279,5 +290,5 @@ def test_the_file_worker_keeps_watching_through_a_redis_restart(
     worker.wait_for_output("Redis reachable again")
     (bucket / "2018_06_28_00_00.txt").write_text("1.0\n")
 
-    worker.wait_for_output("discovered 2018_06_28_00_00.txt")
+    worker.wait_for_output("2018_06_28_00_00.txt: done")
     assert worker.stop() == 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from yardmaster.file_worker.core.content import BadFileError, NotReadyError, Poll, parse
@@ -64,7 +66,7 @@ def test_a_file_with_minutes_and_polls_is_parsed() -> None:
     content = parse(text)
 
     assert content.minutes == 12.5
-    assert content.polls == [Poll("7", "active", "2023-01-25 10:00:00 UTC")]
+    assert content.polls == [Poll("7", "active", dt.datetime(2023, 1, 25, 10, 0, tzinfo=dt.UTC))]
 
 
 def test_the_original_simulators_content_without_newline_is_accepted() -> None:

@@ -182,3 +182,20 @@ class StagedTimezone(Base):
     job_id: Mapped[str] = mapped_column(String(32))
     store_id: Mapped[str] = mapped_column(String(STORE_ID_LENGTH))
     timezone_str: Mapped[str] = mapped_column(String(64))
+
+
+class FileLedger(Base):
+    """One bucket file's record in the database: loaded once, then done or quarantined."""
+
+    __tablename__ = "file_ledger"
+    __table_args__ = (Index("ix_file_ledger_state", "state"),)
+
+    bucket: Mapped[str] = mapped_column(String(16), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))  # loaded, done, quarantined
+    worker: Mapped[str | None] = mapped_column(String(128))
+    minutes: Mapped[float | None] = mapped_column(Float)
+    rows: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())

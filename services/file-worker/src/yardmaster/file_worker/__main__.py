@@ -1,7 +1,9 @@
 """``python -m yardmaster.file_worker --dir DIR [--seconds-in-min S] [--name NAME]``
 
-Watches the bucket directory DIR (default YARDMASTER_BUCKET_DIR) for the provider's files
-and announces itself to the platform. Any number of replicas may share DIR and Redis.
+Claims each of the provider's files in the bucket directory DIR (default YARDMASTER_BUCKET_DIR)
+through a Redis lease, loads its store polls into the database, works for its processing time,
+and completes it exactly once; prints its statistics every 5 files. Any number of replicas may
+share DIR, Redis and the database.
 """
 
 from __future__ import annotations
@@ -13,17 +15,17 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from yardmaster.file_worker.discovery import Discovery
+from yardmaster.file_worker.core.tunables import Tunables
+from yardmaster.file_worker.worker import FileWorker
 from yardmaster.shared import lifecycle
+from yardmaster.shared.db import make_engine
+from yardmaster.shared.fileclaims import FileClaims
 from yardmaster.shared.heartbeat import Heartbeat
 from yardmaster.shared.redis_client import make_redis, redact, wait_for_redis
 from yardmaster.shared.services import Service
 from yardmaster.shared.settings import Settings
 
 log = logging.getLogger("yardmaster.file_worker")
-
-#: How often the main loop turns (discovery, heartbeat) when there is nothing to do.
-IDLE_TICK_SECONDS = 0.5
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -38,11 +40,36 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="real seconds per simulated minute (default YARDMASTER_SECONDS_IN_MIN, 60)",
     )
     parser.add_argument("--name", help="instance name in logs, heartbeats and statistics")
+    parser.add_argument(
+        "--lease-ttl",
+        type=float,
+        help="seconds a claim lasts without renewal (default 2 simulated minutes, within 0.2-30 s)",
+    )
+    parser.add_argument(
+        "--poll",
+        type=float,
+        help="seconds between scans when idle "
+        "(default a quarter simulated minute, within 0.002-1 s)",
+    )
+    parser.add_argument("--max-attempts", type=int, default=5)
     return parser.parse_args(argv)
 
 
-def serve(settings: Settings, stop: threading.Event) -> None:
-    """Watch the bucket until ``stop`` is set, reporting each new file once."""
+def tunables_for(settings: Settings, args: argparse.Namespace) -> Tunables:
+    """The speed-derived defaults, with any flags given on the command line."""
+    defaults = Tunables.for_speed(settings.seconds_in_min)
+    ttl = args.lease_ttl or defaults.lease_ttl
+    return Tunables(
+        lease_ttl=ttl,
+        heartbeat=ttl / 4,
+        margin=ttl / 4,
+        poll=args.poll or defaults.poll,
+        max_attempts=args.max_attempts,
+    )
+
+
+def serve(settings: Settings, stop: threading.Event, tunables: Tunables) -> None:
+    """Claim and process bucket files until ``stop`` is set."""
     client = make_redis(settings.redis_url, settings.connect_timeout)
     heartbeat = Heartbeat(
         client,
@@ -55,18 +82,29 @@ def serve(settings: Settings, stop: threading.Event) -> None:
     if not wait_for_redis(client, stop, f"file worker (Redis at {redact(settings.redis_url)})"):
         return
     settings.bucket.mkdir(parents=True, exist_ok=True)
-    discovery = Discovery(settings.bucket)
-    discovery.start()
-    log.info("watching %s (%g s per simulated minute)", settings.bucket, settings.seconds_in_min)
+    engine = make_engine(settings.database_url, settings.connect_timeout)
+    worker = FileWorker(
+        settings.bucket,
+        settings.instance,
+        FileClaims(client, settings.bucket),
+        engine,
+        tunables,
+        settings.seconds_in_min,
+        stop,
+        say=lambda line: print(line, flush=True),
+        tick=lambda: heartbeat.beat(state="working", bucket=str(settings.bucket)),
+    )
+    log.info(
+        "watching %s (%g s per simulated minute, lease %.3g s)",
+        settings.bucket,
+        settings.seconds_in_min,
+        tunables.lease_ttl,
+    )
     try:
-        while not stop.is_set():
-            heartbeat.beat(state="watching", bucket=str(settings.bucket))
-            for name in discovery.new_files():
-                log.info("discovered %s", name)
-            stop.wait(IDLE_TICK_SECONDS)
+        worker.run()
     finally:
-        discovery.stop()
         heartbeat.retire()
+        engine.dispose()
         log.info("stopped")
 
 
@@ -82,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     lifecycle.connect_database(Service.FILE_WORKER, settings).dispose()
     stop = threading.Event()
     lifecycle.install_shutdown_handlers(stop)
-    serve(settings, stop)
+    serve(settings, stop, tunables_for(settings, args))
     return 0
 
 

@@ -6,6 +6,7 @@ simulator writes in place, so a reader can see it half-written), never an error 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ class Poll:
 
     store_id: str
     status: str
-    timestamp_utc: str
+    timestamp_utc: dt.datetime
 
 
 @dataclass(frozen=True)
@@ -59,9 +60,17 @@ def parse(text: str) -> FileContent:
 def _poll(line: str, number: int) -> Poll:
     try:
         record = json.loads(line)
-        poll = Poll(str(record["store_id"]), str(record["status"]), str(record["timestamp_utc"]))
-    except (ValueError, KeyError, TypeError):
+        poll = Poll(
+            str(record["store_id"]), str(record["status"]), _instant(record["timestamp_utc"])
+        )
+    except (ValueError, KeyError, TypeError, AttributeError):
         raise BadFileError(f"line {number} is not a store poll JSON object") from None
     if poll.status not in ("active", "inactive"):
         raise BadFileError(f"line {number}: status must be active or inactive")
     return poll
+
+
+def _instant(text: str) -> dt.datetime:
+    """``2023-01-25 10:00:00 UTC`` or ISO 8601, as an aware UTC datetime."""
+    value = dt.datetime.fromisoformat(text.strip().removesuffix(" UTC").replace("Z", "+00:00"))
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)

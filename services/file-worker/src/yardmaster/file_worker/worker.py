@@ -1,0 +1,237 @@
+"""The file worker's loop: claim the oldest ready file, load it once, do its work, complete.
+
+Guarantee: every file is committed exactly once (one done record in Redis, counted by one
+worker, its polls loaded into the database once); it may be executed more than once when a
+worker dies or stalls past its lease, and the stale attempt is then discarded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import Engine, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from yardmaster.file_worker.core.content import BadFileError, FileContent, NotReadyError, parse
+from yardmaster.file_worker.core.stats import Stats
+from yardmaster.file_worker.core.tunables import Tunables
+from yardmaster.file_worker.discovery import Discovery
+from yardmaster.shared.fileclaims import Claim, FileClaims, Lease, bucket_id
+from yardmaster.shared.models import FileLedger, StoreStatus
+
+log = logging.getLogger(__name__)
+
+#: A file still unparseable this long after it was first seen is quarantined (real seconds).
+NOT_READY_GRACE_SECONDS = 30.0
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class LeaseRenewer(threading.Thread):
+    """Renews a file lease every heartbeat; sets ``lost`` when renewal fails or is overdue
+    (self-fencing: past ``ttl - margin`` without a confirmed renewal the attempt is given up)."""
+
+    def __init__(self, claims: FileClaims, lease: Lease, tunables: Tunables) -> None:
+        super().__init__(daemon=True, name=f"renew:{lease.file}")
+        self.claims, self.lease, self.tunables = claims, lease, tunables
+        self.lost = threading.Event()
+        self.finished = threading.Event()
+
+    def run(self) -> None:
+        confirmed = time.monotonic()
+        while not self.finished.wait(self.tunables.heartbeat):
+            try:
+                if not self.claims.renew(self.lease, self.tunables.lease_ttl):
+                    self.lost.set()
+                    return
+                confirmed = time.monotonic()
+            except Exception as exc:
+                log.warning("lease of %s not renewed (%s)", self.lease.file, exc)
+            if time.monotonic() - confirmed > self.tunables.lease_ttl - self.tunables.margin:
+                self.lost.set()
+                return
+
+
+@dataclass
+class FileWorker:
+    """One worker on one bucket directory."""
+
+    directory: Path
+    name: str
+    claims: FileClaims
+    engine: Engine
+    tunables: Tunables
+    seconds_in_min: float
+    stop: threading.Event
+    say: Callable[[str], None] = print
+    tick: Callable[[], object] = lambda: None
+    stats: Stats = field(default_factory=Stats)
+    known_done: set[str] = field(default_factory=set)
+    first_seen_unready: dict[str, float] = field(default_factory=dict)
+
+    def run(self) -> None:
+        """Work until ``stop`` is set."""
+        discovery = Discovery(self.directory, rescan_interval=max(self.tunables.poll * 20, 0.05))
+        discovery.start()
+        pending: set[str] = set()
+        self.known_done.update(self.claims.done())
+        try:
+            while not self.stop.is_set():
+                self.tick()
+                pending.update(discovery.new_files())
+                pending -= self.known_done
+                if not any(self._try(name) for name in sorted(pending)):
+                    self.stop.wait(self.tunables.poll)
+        finally:
+            discovery.stop()
+
+    def _try(self, name: str) -> bool:
+        """Work on ``name`` if it is ready and ours to take; True if it was processed."""
+        if self.stop.is_set():
+            return False
+        content = self._read(name)
+        if content is None:
+            return False
+        result = self.claims.claim(name, self.name, self.tunables.lease_ttl)
+        if result is Claim.DONE_ALREADY:
+            self.known_done.add(name)
+            return False
+        if not isinstance(result, Lease):
+            return False
+        self._process(result, content)
+        return True
+
+    def _read(self, name: str) -> FileContent | None:
+        try:
+            return parse((self.directory / name).read_text(encoding="utf-8", errors="replace"))
+        except FileNotFoundError:
+            return None
+        except NotReadyError as exc:
+            first = self.first_seen_unready.setdefault(name, time.monotonic())
+            if time.monotonic() - first > NOT_READY_GRACE_SECONDS:
+                self._quarantine(name, f"never became readable: {exc}")
+            return None
+        except BadFileError as exc:
+            self._quarantine(name, str(exc))
+            return None
+
+    def _process(self, lease: Lease, content: FileContent) -> None:
+        started = utcnow()
+        renewer = LeaseRenewer(self.claims, lease, self.tunables)
+        renewer.start()
+        try:
+            rows = self._load(lease.file, content, started)
+            interrupted = self._work(content.minutes, renewer.lost)
+        finally:
+            renewer.finished.set()
+        if interrupted:
+            self.claims.abandon(lease)
+            why = "lease lost" if renewer.lost.is_set() else "shutting down"
+            log.warning("%s: attempt given up (%s); not counted", lease.file, why)
+            return
+        record = {
+            "worker": self.name,
+            "fence": lease.fence,
+            "minutes": content.minutes,
+            "rows": rows,
+            "started_at": started.isoformat(),
+            "finished_at": utcnow().isoformat(),
+        }
+        outcome = self.claims.complete(lease, record)
+        if outcome is not Claim.OURS:
+            log.warning("%s: completion refused (%s); not counted", lease.file, outcome.name)
+            return
+        self.known_done.add(lease.file)
+        self._mark_done(lease.file)
+        self.stats = self.stats.add(content.minutes)
+        log.info("%s: done (%.4f min, %d rows)", lease.file, content.minutes, rows)
+        if self.stats.due:
+            self.say(self.stats.line())
+
+    def _work(self, minutes: float, lost: threading.Event) -> bool:
+        """Simulate the processing time; True if interrupted (lease lost or shutdown)."""
+        deadline = time.monotonic() + minutes * self.seconds_in_min
+        while (left := deadline - time.monotonic()) > 0:
+            if lost.wait(min(left, 0.05)) or self.stop.is_set():
+                return True
+        return lost.is_set()
+
+    def _load(self, name: str, content: FileContent, started: dt.datetime) -> int:
+        """Load the file's polls with its ledger row in one transaction (once, ever)."""
+        bucket = bucket_id(self.directory)
+        try:
+            with self.engine.begin() as connection:
+                connection.execute(
+                    insert(FileLedger).values(
+                        bucket=bucket,
+                        name=name,
+                        state="loaded",
+                        worker=self.name,
+                        minutes=content.minutes,
+                        rows=len(content.polls),
+                        started_at=started,
+                    )
+                )
+                if content.polls:
+                    connection.execute(
+                        insert(StoreStatus),
+                        [
+                            {
+                                "store_id": p.store_id,
+                                "status": p.status,
+                                "timestamp_utc": p.timestamp_utc,
+                            }
+                            for p in content.polls
+                        ],
+                    )
+        except IntegrityError:  # loaded by an earlier attempt: never twice
+            with self.engine.connect() as connection:
+                rows = connection.scalar(
+                    select(FileLedger.rows).where(
+                        FileLedger.bucket == bucket, FileLedger.name == name
+                    )
+                )
+            return int(rows or 0)
+        return len(content.polls)
+
+    def _mark_done(self, name: str) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(
+                update(FileLedger)
+                .where(
+                    FileLedger.bucket == bucket_id(self.directory),
+                    FileLedger.name == name,
+                )
+                .values(state="done", worker=self.name, finished_at=utcnow())
+            )
+
+    def _quarantine(self, name: str, reason: str) -> None:
+        log.warning("%s: quarantined: %s", name, reason)
+        self.known_done.add(name)
+        values = {
+            "state": "quarantined",
+            "error": reason[:1000],
+            "worker": self.name,
+            "finished_at": utcnow(),
+        }
+        bucket = bucket_id(self.directory)
+        try:
+            with self.engine.begin() as connection:
+                connection.execute(
+                    insert(FileLedger).values(bucket=bucket, name=name, rows=0, **values)
+                )
+        except IntegrityError:
+            with self.engine.begin() as connection:
+                connection.execute(
+                    update(FileLedger)
+                    .where(FileLedger.bucket == bucket, FileLedger.name == name)
+                    .values(**values)
+                )

@@ -1,0 +1,121 @@
+"""The file pipeline end to end: the simulator and several file workers on one bucket."""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import signal
+from pathlib import Path
+
+import redis
+from sqlalchemy import create_engine, func, select
+
+from e2e.stack import Start
+from support import eventually
+from yardmaster.shared.fileclaims import FileClaims
+from yardmaster.shared.models import FileLedger
+
+LINE = re.compile(
+    r"^Files processed: (\d+), Total Time: ([\d.]+), Sum of Squares: ([\d.]+)$", re.MULTILINE
+)
+
+
+def done_records(redis_url: str, bucket: Path) -> dict[str, dict]:
+    return FileClaims(redis.Redis.from_url(redis_url), bucket).done()
+
+
+def ledger_states(database_url: str) -> dict[str, int]:
+    engine = create_engine(database_url)
+    with engine.connect() as connection:
+        rows = connection.execute(select(FileLedger.state, func.count()).group_by(FileLedger.state))
+        counts = {state: count for state, count in rows}
+    engine.dispose()
+    return counts
+
+
+def test_two_workers_commit_all_96_files_exactly_once_and_print_their_statistics(
+    start: Start, redis_url: str, migrated_database_url: str, tmp_path: Path
+) -> None:
+    bucket = tmp_path / "bucket"
+    settings = {"redis_url": redis_url, "database_url": migrated_database_url}
+    workers = [
+        start(
+            "yardmaster.file_worker",
+            "--dir",
+            str(bucket),
+            "--name",
+            f"fw-{n}",
+            "--seconds-in-min",
+            "0.01",
+            **settings,
+        )
+        for n in (1, 2)
+    ]
+    simulator = start(
+        "yardmaster.simulator", "--dir", str(bucket), "--seconds-in-min", "0.01", **settings
+    )
+
+    assert simulator.wait(timeout=60) == 0
+    records = eventually(
+        lambda: (d := done_records(redis_url, bucket)) and len(d) == 96 and d, 60, "96 done records"
+    )
+
+    assert math.isclose(sum(r["minutes"] for r in records.values()), 2524.0003, abs_tol=1e-3)
+    by_worker = {
+        name: [r for r in records.values() if r["worker"] == name] for name in ("fw-1", "fw-2")
+    }
+    assert all(by_worker.values())  # both worked
+    for process in workers:
+        assert process.stop() == 0
+    for process, name in zip(workers, ("fw-1", "fw-2"), strict=True):
+        lines = LINE.findall(process.output())
+        mine = by_worker[name]
+        assert [int(n) for n, _, _ in lines] == list(range(5, len(mine) + 1, 5))
+        if lines:
+            counted = int(lines[-1][0])
+            finished = sorted(mine, key=lambda r: r["finished_at"])[:counted]
+            assert float(lines[-1][1]) == round(sum(r["minutes"] for r in finished), 2)
+    assert ledger_states(migrated_database_url) == {"done": 96}
+
+
+def test_a_worker_killed_mid_file_loses_nothing_its_peer_completes_the_file(
+    start: Start, redis_url: str, migrated_database_url: str, tmp_path: Path
+) -> None:
+    bucket = tmp_path / "bucket"
+    bucket.mkdir()
+    names = [f"2018_06_28_00_{m:02d}.txt" for m in (0, 15, 30, 45)]
+    for name in names:
+        (bucket / name).write_text("20\n")  # 20 simulated minutes = 2 s each
+    settings = {"redis_url": redis_url, "database_url": migrated_database_url}
+    victim = start(
+        "yardmaster.file_worker",
+        "--dir",
+        str(bucket),
+        "--name",
+        "victim",
+        "--seconds-in-min",
+        "0.1",
+        **settings,
+    )
+    victim.wait_for_output("watching")
+    eventually(lambda: redis.Redis.from_url(redis_url).keys("*lease*"), 10, "a claim")
+
+    os.kill(victim.popen.pid, signal.SIGKILL)
+    survivor = start(
+        "yardmaster.file_worker",
+        "--dir",
+        str(bucket),
+        "--name",
+        "survivor",
+        "--seconds-in-min",
+        "0.1",
+        **settings,
+    )
+
+    records = eventually(
+        lambda: (d := done_records(redis_url, bucket)) and len(d) == 4 and d, 60, "4 done records"
+    )
+    assert {r["worker"] for r in records.values()} == {"survivor"}
+    assert sorted(records) == names
+    assert survivor.stop() == 0
