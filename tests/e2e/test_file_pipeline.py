@@ -9,12 +9,12 @@ import signal
 from pathlib import Path
 
 import redis
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import create_engine, func, insert, select
 
 from e2e.stack import Start
 from support import eventually
 from yardmaster.shared.fileclaims import FileClaims
-from yardmaster.shared.models import FileLedger
+from yardmaster.shared.models import FileLedger, StoreStatus, StoreTimezone
 
 LINE = re.compile(
     r"^Files processed: (\d+), Total Time: ([\d.]+), Sum of Squares: ([\d.]+)$", re.MULTILINE
@@ -119,3 +119,59 @@ def test_a_worker_killed_mid_file_loses_nothing_its_peer_completes_the_file(
     assert {r["worker"] for r in records.values()} == {"survivor"}
     assert sorted(records) == names
     assert survivor.stop() == 0
+
+
+def test_with_store_payloads_the_polls_reach_store_status_once(
+    start: Start, redis_url: str, migrated_database_url: str, tmp_path: Path
+) -> None:
+    engine = create_engine(migrated_database_url)
+    with engine.begin() as connection:
+        connection.execute(
+            insert(StoreTimezone),
+            [{"store_id": f"s{n}", "timezone_str": "UTC"} for n in range(200)],
+        )
+    bucket = tmp_path / "bucket"
+    schedule = tmp_path / "schedule.csv"
+    schedule.write_text(
+        "filename,processing_minutes\n"
+        + "".join(f"2018_06_28_00_{m:02d}.txt,1\n" for m in (0, 15, 30, 45))
+    )
+    settings = {"redis_url": redis_url, "database_url": migrated_database_url}
+    workers = [
+        start(
+            "yardmaster.file_worker",
+            "--dir",
+            str(bucket),
+            "--name",
+            f"fw-{n}",
+            "--seconds-in-min",
+            "0.01",
+            **settings,
+        )
+        for n in (1, 2)
+    ]
+    simulator = start(
+        "yardmaster.simulator",
+        "--dir",
+        str(bucket),
+        "--seconds-in-min",
+        "0.01",
+        "--schedule",
+        str(schedule),
+        "--payload",
+        "stores",
+        **settings,
+    )
+    assert simulator.wait(timeout=30) == 0
+    records = eventually(
+        lambda: (d := done_records(redis_url, bucket)) and len(d) == 4 and d, 30, "4 done records"
+    )
+
+    in_files = sum(len((bucket / name).read_text().splitlines()) - 1 for name in records)
+    with engine.connect() as connection:
+        loaded = connection.scalar(select(func.count()).select_from(StoreStatus))
+    engine.dispose()
+    assert in_files > 0
+    assert loaded == in_files == sum(r["rows"] for r in records.values())
+    for worker in workers:
+        assert worker.stop() == 0

@@ -1,4 +1,4 @@
-"""``python -m yardmaster.simulator --dir DIR [--seconds-in-min S] [--schedule FILE] [--days N]``
+"""``python -m yardmaster.simulator --dir DIR [--seconds-in-min S] [--days N] [--payload stores]``
 
 Writes the provider's files into DIR at their scheduled times: file k after (k+1)·15
 simulated minutes, one simulated minute lasting S real seconds (default 60). The default
@@ -15,8 +15,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Engine, select
+
 from yardmaster.shared import lifecycle
 from yardmaster.shared.heartbeat import Heartbeat
+from yardmaster.shared.models import StoreStatus, StoreTimezone
 from yardmaster.shared.redis_client import make_redis
 from yardmaster.shared.services import Service
 from yardmaster.simulator.core.schedule import ScheduleError, parse_schedule, releases
@@ -49,6 +52,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="how many simulated days to write (default 1; 0 = until stopped)",
     )
     parser.add_argument(
+        "--payload",
+        choices=["stores"],
+        help="stores: add JSON store polls for the stores in the database to each file",
+    )
+    parser.add_argument(
         "--non-atomic",
         action="store_true",
         help="write files in place like the original simulator (for tests)",
@@ -69,6 +77,14 @@ def read_schedule_text(path: Path | None) -> str:
     return path.read_text(encoding="utf-8")
 
 
+def known_stores(engine: Engine) -> list[str]:
+    """Every store id the database knows (polls, hours or time zones), sorted."""
+    with engine.connect() as connection:
+        ids = set(connection.scalars(select(StoreStatus.store_id).distinct()))
+        ids.update(connection.scalars(select(StoreTimezone.store_id)))
+    return sorted(ids)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the simulator; 0 when the schedule completed or was stopped cleanly."""
     args = parse_args(argv)
@@ -84,7 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ScheduleError, BucketNotEmptyError) as exc:
         print(f"simulator: {exc}", file=sys.stderr)
         return 1
-    lifecycle.connect_database(Service.SIMULATOR, settings).dispose()
+    engine = lifecycle.connect_database(Service.SIMULATOR, settings)
+    stores = known_stores(engine) if args.payload == "stores" else None
+    engine.dispose()
     settings.bucket.mkdir(parents=True, exist_ok=True)
     stop = threading.Event()
     lifecycle.install_shutdown_handlers(stop)
@@ -101,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         write_in_place if args.non_atomic else write_atomically,
         heartbeat,
         stop,
+        stores,
     )
     try:
         simulation.run()

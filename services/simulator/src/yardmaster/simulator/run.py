@@ -26,6 +26,7 @@ class Simulation:
     write: Writer
     heartbeat: Heartbeat
     stop: threading.Event
+    stores: list[str] | None = None
 
     def run(self) -> int:
         """Write every file on time (deadlines from the start, so no drift); return how many."""
@@ -35,7 +36,7 @@ class Simulation:
             if not self._wait_until(started + release.at_seconds, written):
                 log.info("stopped after %d files", written)
                 return written
-            self.write(self.directory, release.file.name, file_content(release.file))
+            self.write(self.directory, release.file.name, file_content(release.file, self.stores))
             written += 1
             log.info(
                 "wrote %s (file %d, %.4f min of work)",

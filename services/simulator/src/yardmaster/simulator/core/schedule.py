@@ -6,6 +6,8 @@ import csv
 import datetime as dt
 import io
 import itertools
+import json
+import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -88,6 +90,29 @@ def shifted_by_days(file: ScheduledFile, days: int) -> ScheduledFile:
     return ScheduledFile(slot.strftime(NAME_FORMAT), file.processing_minutes)
 
 
-def file_content(file: ScheduledFile) -> str:
-    """A file's content: its processing time in minutes on the first line, full precision."""
-    return f"{file.processing_minutes!r}\n"
+def file_content(file: ScheduledFile, stores: list[str] | None = None, seed: int = 0) -> str:
+    """A file's content: its processing time in minutes on the first line, full precision.
+
+    With ``stores``, the following lines are JSON store polls within the file's 15-minute slot
+    (about 0.7 polls per store per hour, mostly active), deterministic for a given ``seed``.
+    """
+    head = f"{file.processing_minutes!r}\n"
+    if not stores:
+        return head
+    rng = random.Random(f"{seed}:{file.name}")
+    slot = dt.datetime.strptime(file.name, NAME_FORMAT)
+    lines = []
+    for store in stores:
+        if rng.random() < 0.7 / 4:
+            at = slot + dt.timedelta(seconds=rng.uniform(0, SLOT_MINUTES * 60))
+            status = "active" if rng.random() < 0.95 else "inactive"
+            lines.append(
+                json.dumps(
+                    {
+                        "store_id": store,
+                        "status": status,
+                        "timestamp_utc": f"{at:%Y-%m-%d %H:%M:%S.%f} UTC",
+                    }
+                )
+            )
+    return head + "".join(line + "\n" for line in lines)
