@@ -9,10 +9,11 @@ import signal
 from pathlib import Path
 
 import redis
+import requests
 from sqlalchemy import create_engine, func, insert, select
 
 from e2e.stack import Start
-from support import eventually
+from support import eventually, free_port
 from yardmaster.shared.fileclaims import FileClaims
 from yardmaster.shared.models import FileLedger, StoreStatus, StoreTimezone
 
@@ -66,6 +67,20 @@ def test_two_workers_commit_all_96_files_exactly_once_and_print_their_statistics
         name: [r for r in records.values() if r["worker"] == name] for name in ("fw-1", "fw-2")
     }
     assert all(by_worker.values())  # both worked
+    port = free_port()
+    start("yardmaster.api", "--port", str(port), **settings)
+    base = f"http://127.0.0.1:{port}"
+    eventually(lambda: requests.get(f"{base}/readyz", timeout=2).status_code == 200, 30, "api")
+    files = requests.get(f"{base}/files?state=done", timeout=5).json()
+    assert files["total"] == 96
+    assert all(f["attempts"] >= 1 and f["worker"] in by_worker for f in files["items"])
+
+    def workers_statistics() -> list[dict] | None:
+        live = requests.get(f"{base}/workers", timeout=5).json()["workers"]
+        return live if sum(w.get("files", 0) for w in live) == 96 else None
+
+    live = eventually(workers_statistics, 15, "worker statistics")
+    assert {w["instance"] for w in live} == {"fw-1", "fw-2"}
     for process in workers:
         assert process.stop() == 0
     for process, name in zip(workers, ("fw-1", "fw-2"), strict=True):

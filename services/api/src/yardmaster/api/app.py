@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask, Response, jsonify
 
-from yardmaster.api import data, events, health, jobs, problems, reports
+from yardmaster.api import data, events, files, health, jobs, problems, reports
 from yardmaster.api.resources import Resources
 from yardmaster.shared.settings import Settings, load_settings
 
@@ -25,6 +25,7 @@ def create_app(settings: Settings | None = None, resources: Resources | None = N
     app.register_blueprint(jobs.blueprint)
     app.register_blueprint(data.blueprint)
     app.register_blueprint(reports.blueprint)
+    app.register_blueprint(files.blueprint)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_mb * 1024 * 1024
     app.add_url_rule("/", "index", index)
     return app
@@ -41,5 +42,7 @@ def index() -> Response:
             "jobs": "/jobs",
             "job_events": "/jobs/events",
             "trigger_report": "/trigger_report",
+            "files": "/files",
+            "workers": "/workers",
         },
     )

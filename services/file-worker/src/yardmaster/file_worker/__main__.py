@@ -92,7 +92,14 @@ def serve(settings: Settings, stop: threading.Event, tunables: Tunables) -> None
         settings.seconds_in_min,
         stop,
         say=lambda line: print(line, flush=True),
-        tick=lambda: heartbeat.beat(state="working", bucket=str(settings.bucket)),
+        tick=lambda w: heartbeat.beat(
+            state="working",
+            bucket=str(settings.bucket),
+            current_file=w.current,
+            files=w.stats.files,
+            total_time=w.stats.total,
+            sum_of_squares=w.stats.sum_of_squares,
+        ),
     )
     log.info(
         "watching %s (%g s per simulated minute, lease %.3g s)",

@@ -72,7 +72,8 @@ class FileWorker:
     seconds_in_min: float
     stop: threading.Event
     say: Callable[[str], None] = print
-    tick: Callable[[], object] = lambda: None
+    tick: Callable[[FileWorker], object] = lambda worker: None
+    current: str | None = None
     stats: Stats = field(default_factory=Stats)
     known_done: set[str] = field(default_factory=set)
     first_seen_unready: dict[str, float] = field(default_factory=dict)
@@ -85,7 +86,7 @@ class FileWorker:
         self.known_done.update(self.claims.done())
         try:
             while not self.stop.is_set():
-                self.tick()
+                self.tick(self)
                 pending.update(discovery.new_files())
                 pending -= self.known_done
                 if not any(self._try(name) for name in sorted(pending)):
@@ -127,11 +128,13 @@ class FileWorker:
         started = utcnow()
         renewer = LeaseRenewer(self.claims, lease, self.tunables)
         renewer.start()
+        self.current = lease.file
         try:
             rows = self._load(lease.file, content, started)
             interrupted = self._work(content.minutes, renewer.lost)
         finally:
             renewer.finished.set()
+            self.current = None
         if interrupted:
             self.claims.abandon(lease)
             why = "lease lost" if renewer.lost.is_set() else "shutting down"
@@ -162,6 +165,7 @@ class FileWorker:
         while (left := deadline - time.monotonic()) > 0:
             if lost.wait(min(left, 0.05)) or self.stop.is_set():
                 return True
+            self.tick(self)  # a long file must not look like a dead worker
         return lost.is_set()
 
     def _load(self, name: str, content: FileContent, started: dt.datetime) -> int:
