@@ -190,3 +190,114 @@ def test_with_store_payloads_the_polls_reach_store_status_once(
     assert loaded == in_files == sum(r["rows"] for r in records.values())
     for worker in workers:
         assert worker.stop() == 0
+
+
+def test_a_worker_paused_past_its_lease_has_its_completion_refused(
+    start: Start, redis_url: str, migrated_database_url: str, tmp_path: Path
+) -> None:
+    bucket = tmp_path / "bucket"
+    bucket.mkdir()
+    (bucket / "2018_06_28_00_00.txt").write_text("10\n")  # 1 s of work at 0.1 s per minute
+    settings = {"redis_url": redis_url, "database_url": migrated_database_url}
+    stalled = start(
+        "yardmaster.file_worker",
+        "--dir",
+        str(bucket),
+        "--name",
+        "stalled",
+        "--seconds-in-min",
+        "0.1",
+        "--lease-ttl",
+        "0.4",
+        **settings,
+    )
+    eventually(lambda: redis.Redis.from_url(redis_url).keys("*lease*"), 10, "a claim")
+    os.kill(stalled.popen.pid, signal.SIGSTOP)
+    peer = start(
+        "yardmaster.file_worker",
+        "--dir",
+        str(bucket),
+        "--name",
+        "peer",
+        "--seconds-in-min",
+        "0.1",
+        "--lease-ttl",
+        "0.4",
+        **settings,
+    )
+    records = eventually(lambda: done_records(redis_url, bucket), 20, "done by the peer")
+
+    os.kill(stalled.popen.pid, signal.SIGCONT)
+    stalled.wait_for_output("not counted", timeout=20)
+
+    assert records["2018_06_28_00_00.txt"]["worker"] == "peer"
+    assert "Files processed" not in stalled.output()
+    assert stalled.stop() == 0
+    assert peer.stop() == 0
+
+
+def test_backfill_with_garbage_and_foreign_files_never_writes_in_the_bucket(
+    start: Start, redis_url: str, migrated_database_url: str, tmp_path: Path
+) -> None:
+    bucket = tmp_path / "bucket"
+    bucket.mkdir()
+    for m in (0, 15, 30, 45):
+        (bucket / f"2018_06_28_01_{m:02d}.txt").write_text("1.5")  # the original's format
+    (bucket / "2018_06_28_02_00.txt").write_text("-3\n")  # complete but unusable
+    (bucket / "notes.txt").write_text("not a schedule file")
+    before = sorted(p.name for p in bucket.iterdir())
+    settings = {"redis_url": redis_url, "database_url": migrated_database_url}
+    worker = start(
+        "yardmaster.file_worker",
+        "--dir",
+        str(bucket),
+        "--name",
+        "fw",
+        "--seconds-in-min",
+        "0.01",
+        **settings,
+    )
+
+    eventually(lambda: len(done_records(redis_url, bucket)) == 4, 20, "backfill done")
+    eventually(
+        lambda: ledger_states(migrated_database_url).get("quarantined") == 1,
+        10,
+        "garbage quarantined",
+    )
+    assert worker.popen.poll() is None
+    assert sorted(p.name for p in bucket.iterdir()) == before
+    assert worker.stop() == 0
+
+
+def test_non_atomic_writes_are_never_consumed_half_written(
+    start: Start, redis_url: str, migrated_database_url: str, tmp_path: Path
+) -> None:
+    bucket = tmp_path / "bucket"
+    settings = {"redis_url": redis_url, "database_url": migrated_database_url}
+    worker = start(
+        "yardmaster.file_worker",
+        "--dir",
+        str(bucket),
+        "--name",
+        "fw",
+        "--seconds-in-min",
+        "0.001",
+        **settings,
+    )
+    simulator = start(
+        "yardmaster.simulator",
+        "--dir",
+        str(bucket),
+        "--seconds-in-min",
+        "0.001",
+        "--non-atomic",
+        **settings,
+    )
+
+    assert simulator.wait(timeout=30) == 0
+    records = eventually(
+        lambda: (d := done_records(redis_url, bucket)) and len(d) == 96 and d, 30, "96 done"
+    )
+    assert math.isclose(sum(r["minutes"] for r in records.values()), 2524.0003, abs_tol=1e-3)
+    assert ledger_states(migrated_database_url) == {"done": 96}
+    assert worker.stop() == 0

@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     job_lease_seconds: float = Field(default=6.0, ge=1, le=600)
     stop_grace_seconds: float = Field(default=5.0, gt=0, le=3600)
     max_upload_mb: int = Field(default=512, ge=1)
+    file_lease_ttl: float | None = Field(default=None, gt=0, le=3600)
+    file_poll: float | None = Field(default=None, gt=0, le=60)
+    file_max_attempts: int = Field(default=5, ge=1, le=100)
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -51,20 +51,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="seconds between scans when idle "
         "(default a quarter simulated minute, within 0.002-1 s)",
     )
-    parser.add_argument("--max-attempts", type=int, default=5)
+    parser.add_argument(
+        "--max-attempts", type=int, help="claims before a file is quarantined (default 5)"
+    )
     return parser.parse_args(argv)
 
 
 def tunables_for(settings: Settings, args: argparse.Namespace) -> Tunables:
-    """The speed-derived defaults, with any flags given on the command line."""
+    """Flags first, then YARDMASTER_FILE_* settings, then the speed-derived defaults."""
     defaults = Tunables.for_speed(settings.seconds_in_min)
-    ttl = args.lease_ttl or defaults.lease_ttl
+    ttl = args.lease_ttl or settings.file_lease_ttl or defaults.lease_ttl
     return Tunables(
         lease_ttl=ttl,
         heartbeat=ttl / 4,
         margin=ttl / 4,
-        poll=args.poll or defaults.poll,
-        max_attempts=args.max_attempts,
+        poll=args.poll or settings.file_poll or defaults.poll,
+        max_attempts=args.max_attempts or settings.file_max_attempts,
     )
 
 

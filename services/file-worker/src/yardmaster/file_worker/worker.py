@@ -101,6 +101,9 @@ class FileWorker:
         content = self._read(name)
         if content is None:
             return False
+        if self.claims.attempts(name) >= self.tunables.max_attempts:
+            self._quarantine(name, f"not completed after {self.tunables.max_attempts} attempts")
+            return False
         result = self.claims.claim(name, self.name, self.tunables.lease_ttl)
         if result is Claim.DONE_ALREADY:
             self.known_done.add(name)
