@@ -48,6 +48,7 @@ bench: install
 	$(VENV)/bin/python tests/bench/startup.py
 	$(VENV)/bin/python tests/bench/job_control.py
 	$(VENV)/bin/python tests/bench/report.py
+	$(VENV)/bin/python tests/bench/file_pipeline.py
 
 up:
 	docker compose up --build -d

@@ -1,0 +1,126 @@
+"""Benchmark: makespan of the 96-file day against the optimum, and discovery latency.
+
+For N = 1..4 file workers and two speeds, runs the simulator and measures the makespan from
+the simulator's start (its first file is written after 15 simulated minutes) to the last
+completion, divided by the optimal makespan for N (design note 5.1: 2539 simulated minutes for
+N = 1, 1465.98 for N >= 2). Discovery latency: from a file's rename into place to its claim,
+with 4 workers (no file ever waits for a free worker). Then N = 2 with one worker killed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import redis
+
+from support import PYTHON, RedisServer, base_env
+from yardmaster.shared.db import make_engine
+from yardmaster.shared.fileclaims import FileClaims
+from yardmaster.shared.migrate import upgrade_to_head
+
+OPTIMAL = {1: 2524.00 + 15, 2: 1450.98 + 15, 3: 1450.98 + 15, 4: 1450.98 + 15}
+
+
+def run_day(
+    workdir: Path, server: RedisServer, workers: int, speed: float, kill_after: float | None = None
+) -> tuple[float, list[float], int]:
+    """(makespan / optimal, discovery latencies in ms, files done)."""
+    redis.Redis.from_url(server.url).flushall()
+    data = workdir / f"run-{workers}-{speed}-{kill_after}"
+    database_url = f"sqlite:///{data / 'db.sqlite'}"
+    data.mkdir()
+    engine = make_engine(database_url)
+    upgrade_to_head(engine)
+    engine.dispose()
+    bucket = data / "bucket"
+    env = base_env(
+        data_dir=str(data),
+        redis_url=server.url,
+        database_url=database_url,
+        log_level="WARNING",
+        seconds_in_min=repr(speed),
+    )
+    procs = [
+        subprocess.Popen(
+            [PYTHON, "-m", "yardmaster.file_worker", "--dir", str(bucket), "--name", f"w{n}"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for n in range(workers)
+    ]
+    client = redis.Redis.from_url(server.url)
+    while len(list(client.scan_iter("yardmaster:heartbeat:file-worker:*"))) < workers:
+        time.sleep(0.05)
+    simulator = subprocess.Popen(
+        [PYTHON, "-m", "yardmaster.simulator", "--dir", str(bucket)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    if kill_after is not None:
+        time.sleep(kill_after)
+        procs[0].send_signal(signal.SIGKILL)
+    claims = FileClaims(client, bucket)
+    deadline = time.monotonic() + 2600 * speed + 60
+    while len(claims.done()) < 96 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    simulator.wait(timeout=60)
+    done = claims.done()
+    for proc in procs:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    first = bucket / "2018_06_28_00_00.txt"
+    start = first.stat().st_mtime - 15 * speed
+    finished = max(dt.datetime.fromisoformat(r["finished_at"]).timestamp() for r in done.values())
+    latencies = [
+        (dt.datetime.fromisoformat(r["started_at"]).timestamp() - (bucket / name).stat().st_mtime)
+        * 1000
+        for name, r in done.items()
+    ]
+    return (finished - start) / (OPTIMAL[workers] * speed), latencies, len(done)
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        server = RedisServer(workdir / "redis").start()
+        try:
+            print("file pipeline: makespan / optimal makespan (1.00 = optimal), 96 files, SQLite:")
+            print("  workers   seconds-in-min 0.01   seconds-in-min 0.001")
+            latencies: list[float] = []
+            for workers in (1, 2, 3, 4):
+                slow, lat, _ = run_day(workdir, server, workers, 0.01)
+                fast, _, _ = run_day(workdir, server, workers, 0.001)
+                if workers == 4:
+                    latencies = lat
+                print(f"  {workers}         {slow:6.3f}                {fast:6.3f}")
+            ordered = sorted(latencies)
+            p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
+            print(
+                f"  discovery latency (rename -> claim), 4 workers at 0.01: median "
+                f"{statistics.median(latencies):.1f} ms, p99 {p99:.1f} ms"
+            )
+            kill_at = random.Random(os.getpid()).uniform(3, 12)
+            ratio, _, done = run_day(workdir, server, 2, 0.01, kill_after=kill_at)
+            print(
+                f"  2 workers at 0.01, one killed (SIGKILL) after {kill_at:.1f} s: makespan "
+                f"{ratio:.3f} x the two-worker optimum, files done {done}/96, lost {96 - done}"
+            )
+        finally:
+            server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
