@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,8 +30,16 @@ def migrated_database_url(database_url: str) -> str:
     return database_url
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Remember each phase's outcome on the test item (for the log dump below)."""
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
 @pytest.fixture
-def start(tmp_path: Path) -> Iterator[Start]:
+def start(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Start]:
     """Start ``python -m MODULE ARGS`` with the given settings; every process is stopped after."""
     started: list[Process] = []
 
@@ -42,8 +51,12 @@ def start(tmp_path: Path) -> Iterator[Start]:
         return process
 
     yield start_process
+    call = getattr(request.node, "report_call", None)
     for process in started:
         process.close()
+        if call is not None and call.failed:  # what each process said, to diagnose the failure
+            tail = "\n".join(process.output().splitlines()[-40:])
+            print(f"\n--- last lines of {' '.join(process.args[1:4])} ---\n{tail}")
 
 
 @pytest.fixture

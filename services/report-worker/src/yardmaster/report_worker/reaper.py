@@ -174,3 +174,5 @@ class ReaperThread(threading.Thread):
                 if error != last_error:  # once per distinct problem, not every second
                     log.warning("reaper: sweeps skipped until this clears: %s", error)
                 last_error = error
+            except Exception:  # a bug must not silently end recovery for this worker
+                log.exception("reaper: sweep failed; trying again")
