@@ -30,12 +30,9 @@ log = logging.getLogger(__name__)
 SILENCE_SECONDS = 2.0
 #: A queued job whose segment is not on any queue for this long gets a new one.
 LOST_SEGMENT_SECONDS = 5.0
-LIVE_SEGMENT_STATUSES = {
-    JobStatus.QUEUED,
-    JobStatus.STARTED,
-    JobStatus.SCHEDULED,
-    JobStatus.DEFERRED,
-}
+#: Segments still waiting for a worker. A *started* segment of a job that is still queued is
+#: not alive: a live segment claims its job within milliseconds of starting.
+WAITING_SEGMENT_STATUSES = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
 
 
 class Reaper:
@@ -109,24 +106,30 @@ class Reaper:
     def _check_queued(self, job: Job, now: dt.datetime) -> None:
         if now - job.updated_at < dt.timedelta(seconds=LOST_SEGMENT_SECONDS):
             return
-        if job.segment and self._segment_alive(job.segment):
+        status = self._segment_status(job.segment)
+        if status in WAITING_SEGMENT_STATUSES:
             return
+        if status == JobStatus.STARTED:  # started but never claimed: its process is stuck or gone
+            kill_segment(self.redis, job.segment)
         log.warning(
-            "job %s: %s but its segment %s is gone; enqueuing a new one",
+            "job %s: %s but its segment %s is %s; enqueuing a new one",
             job.id,
             job.state,
             job.segment,
+            status or "gone",
         )
         if self.store.transition(
             job.id, [JobState(job.state)], JobState(job.state), fence=job.attempt
         ):
             self._enqueue(job.id, at_front=job.state == JobState.RESUMING)
 
-    def _segment_alive(self, rq_id: str) -> bool:
+    def _segment_status(self, rq_id: str | None) -> JobStatus | None:
+        if not rq_id:
+            return None
         try:
-            return RQJob.fetch(rq_id, connection=self.redis).get_status() in LIVE_SEGMENT_STATUSES
+            return RQJob.fetch(rq_id, connection=self.redis).get_status()
         except Exception:  # NoSuchJobError, or a payload RQ cannot read
-            return False
+            return None
 
     def _settle(self, job: Job, to: JobState, cleanup: bool = False, **values: object) -> bool:
         with self.store.engine.begin() as connection:
