@@ -29,6 +29,15 @@ class YardmasterWorker(Worker):
 
     yardmaster_heartbeat: Heartbeat | None = None
     shutdown_requested = False
+    #: Set by our own signal handler, which is in charge until RQ installs its handlers.
+    stop_event: threading.Event | None = None
+
+    def _install_signal_handlers(self) -> None:
+        super()._install_signal_handlers()  # type: ignore[no-untyped-call]
+        if self.stop_event is not None and self.stop_event.is_set():
+            # A SIGTERM arrived while RQ was still starting: honour it at the first turn.
+            self.shutdown_requested = True
+            self._stop_requested = True
 
     def handle_warm_shutdown_request(self) -> None:
         self.shutdown_requested = True
@@ -81,6 +90,7 @@ def serve(settings: Settings, client: redis.Redis, heartbeat: Heartbeat) -> None
         ):
             break
         worker = build_worker(client, f"{settings.instance}.{generation}", heartbeat)
+        worker.stop_event = stop
         try:
             worker.work(logging_level=settings.log_level)
         except RedisError as exc:
