@@ -23,16 +23,13 @@ from yardmaster.file_worker.core.stats import Stats
 from yardmaster.file_worker.core.tunables import Tunables
 from yardmaster.file_worker.discovery import Discovery
 from yardmaster.shared.fileclaims import Claim, FileClaims, Lease, bucket_id
+from yardmaster.shared.jobstore import utcnow
 from yardmaster.shared.models import FileLedger, StoreStatus
 
 log = logging.getLogger(__name__)
 
 #: A file still unparseable this long after it was first seen is quarantined (real seconds).
 NOT_READY_GRACE_SECONDS = 30.0
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 class LeaseRenewer(threading.Thread):
