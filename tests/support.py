@@ -45,8 +45,9 @@ def eventually(check: Callable[[], T | None], timeout: float = 20.0, what: str =
 class RedisServer:
     """A real redis-server on a free port with its own folder; can be stopped and restarted."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, persistent: bool = False) -> None:
         self.directory = directory
+        self.persistent = persistent  # append-only file: a restart keeps every key
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -55,7 +56,7 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> RedisServer:
-        self.process = start_server(self.port, self.directory, persistent=False)
+        self.process = start_server(self.port, self.directory, persistent=self.persistent)
         return self
 
     def stop(self) -> None:

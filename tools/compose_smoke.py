@@ -1,7 +1,9 @@
 """Smoke test of a running Compose stack (run on the host by ``compose-check --smoke``).
 
 Waits until ``/readyz`` answers 200 through the published port and ``/status`` lists the
-expected number of live processes of each kind; exits 1 with what it last saw otherwise.
+expected number of live processes of each kind; with ``--files-done N``, then until the file
+pipeline has N files done (``/files``) and a file worker has passed its first statistics line
+(5 files, ``/workers``). Exits 1 with what it last saw otherwise.
 """
 
 from __future__ import annotations
@@ -31,15 +33,25 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--base", default="http://127.0.0.1:8000")
     parser.add_argument("--file-workers", type=int, default=2)
+    parser.add_argument("--files-done", type=int, default=0)
     parser.add_argument("--timeout", type=float, default=120)
     args = parser.parse_args()
     expected = {**EXPECTED, "file-worker": args.file_workers}
     deadline = time.monotonic() + args.timeout
+    if not processes_live(args.base, expected, deadline):
+        return 1
+    if args.files_done and not files_flowing(args.base, args.files_done, deadline):
+        return 1
+    return 0
+
+
+def processes_live(base: str, expected: dict[str, int], deadline: float) -> bool:
+    """True once /readyz is 200 and /status lists ``expected`` live processes."""
     seen = "nothing yet"
     while time.monotonic() < deadline:
-        status, body = fetch(args.base + "/readyz")
+        status, body = fetch(base + "/readyz")
         if status == 200:
-            status, body = fetch(args.base + "/status")
+            status, body = fetch(base + "/status")
             live = (
                 {k: len(v) for k, v in json.loads(body)["services"].items()}
                 if status == 200
@@ -47,13 +59,31 @@ def main() -> int:
             )
             seen = f"/readyz 200; live processes {live}"
             if all(live.get(k, 0) == n for k, n in expected.items()):
-                print(f"smoke: ok: {seen}")
-                return 0
+                print(f"smoke: ok: {seen}", flush=True)
+                return True
         else:
             seen = f"/readyz {status}: {body[:300]}"
         time.sleep(1)
-    print(f"smoke: failed after {args.timeout:.0f} s: expected {expected}, saw {seen}")
-    return 1
+    print(f"smoke: failed: expected {expected}, saw {seen}")
+    return False
+
+
+def files_flowing(base: str, files_done: int, deadline: float) -> bool:
+    """True once ``files_done`` files are done and some worker completed at least 5."""
+    seen = "nothing yet"
+    while time.monotonic() < deadline:
+        status, body = fetch(base + "/files?state=done")
+        done = json.loads(body)["total"] if status == 200 else 0
+        status, body = fetch(base + "/workers")
+        workers = json.loads(body)["workers"] if status == 200 else []
+        counts = {w["instance"]: w.get("files", 0) for w in workers}
+        seen = f"{done} files done; files per worker {counts}"
+        if done >= files_done and max(counts.values(), default=0) >= 5:
+            print(f"smoke: ok: {seen}", flush=True)
+            return True
+        time.sleep(1)
+    print(f"smoke: failed: expected {files_done} files done, saw {seen}")
+    return False
 
 
 if __name__ == "__main__":

@@ -8,12 +8,14 @@ import re
 import signal
 from pathlib import Path
 
+import pytest
 import redis
 import requests
 from sqlalchemy import create_engine, func, insert, select
 
 from e2e.stack import Start
-from support import eventually, free_port
+from support import Process, RedisServer, eventually, free_port
+from yardmaster.file_worker.core.stats import Stats
 from yardmaster.shared.fileclaims import FileClaims
 from yardmaster.shared.models import FileLedger, StoreStatus, StoreTimezone
 
@@ -35,24 +37,44 @@ def ledger_states(database_url: str) -> dict[str, int]:
     return counts
 
 
-def test_two_workers_commit_all_96_files_exactly_once_and_print_their_statistics(
-    start: Start, redis_url: str, migrated_database_url: str, tmp_path: Path
+def file_worker(
+    start: Start, bucket: Path, name: str, speed: str, *flags: str, **settings: str
+) -> Process:
+    """A file worker as the brief starts one by hand: ``--dir``, ``--name``, a speed."""
+    return start(
+        "yardmaster.file_worker",
+        "--dir",
+        str(bucket),
+        "--name",
+        name,
+        "--seconds-in-min",
+        speed,
+        *flags,
+        **settings,
+    )
+
+
+def expected_lines(records: list[dict]) -> list[str]:
+    """The statistics lines a worker must have printed for its done records."""
+    ordered = sorted(records, key=lambda r: r["finished_at"])
+    stats, lines = Stats(), []
+    for record in ordered:
+        stats = stats.add(record["minutes"])
+        if stats.due:
+            lines.append(stats.line())
+    return lines
+
+
+@pytest.mark.parametrize("count", [2, 3])
+def test_workers_started_before_the_simulator_commit_all_96_files_exactly_once(
+    start: Start, redis_url: str, migrated_database_url: str, tmp_path: Path, count: int
 ) -> None:
     bucket = tmp_path / "bucket"
     settings = {"redis_url": redis_url, "database_url": migrated_database_url}
-    workers = [
-        start(
-            "yardmaster.file_worker",
-            "--dir",
-            str(bucket),
-            "--name",
-            f"fw-{n}",
-            "--seconds-in-min",
-            "0.01",
-            **settings,
-        )
-        for n in (1, 2)
-    ]
+    names = [f"fw-{n}" for n in range(1, count + 1)]
+    workers = [file_worker(start, bucket, name, "0.01", **settings) for name in names]
+    for worker in workers:
+        worker.wait_for_output("watching")
     simulator = start(
         "yardmaster.simulator", "--dir", str(bucket), "--seconds-in-min", "0.01", **settings
     )
@@ -63,10 +85,8 @@ def test_two_workers_commit_all_96_files_exactly_once_and_print_their_statistics
     )
 
     assert math.isclose(sum(r["minutes"] for r in records.values()), 2524.0003, abs_tol=1e-3)
-    by_worker = {
-        name: [r for r in records.values() if r["worker"] == name] for name in ("fw-1", "fw-2")
-    }
-    assert all(by_worker.values())  # both worked
+    by_worker = {name: [r for r in records.values() if r["worker"] == name] for name in names}
+    assert all(by_worker.values())  # every worker took a share
     port = free_port()
     start("yardmaster.api", "--port", str(port), **settings)
     base = f"http://127.0.0.1:{port}"
@@ -80,18 +100,45 @@ def test_two_workers_commit_all_96_files_exactly_once_and_print_their_statistics
         return live if sum(w.get("files", 0) for w in live) == 96 else None
 
     live = eventually(workers_statistics, 15, "worker statistics")
-    assert {w["instance"] for w in live} == {"fw-1", "fw-2"}
+    assert {w["instance"] for w in live} == set(names)
     for process in workers:
         assert process.stop() == 0
-    for process, name in zip(workers, ("fw-1", "fw-2"), strict=True):
-        lines = LINE.findall(process.output())
-        mine = by_worker[name]
-        assert [int(n) for n, _, _ in lines] == list(range(5, len(mine) + 1, 5))
-        if lines:
-            counted = int(lines[-1][0])
-            finished = sorted(mine, key=lambda r: r["finished_at"])[:counted]
-            assert float(lines[-1][1]) == round(sum(r["minutes"] for r in finished), 2)
+    for process, name in zip(workers, names, strict=True):
+        printed = [line for line in process.output().splitlines() if LINE.match(line)]
+        assert printed == expected_lines(by_worker[name])
     assert ledger_states(migrated_database_url) == {"done": 96}
+
+
+def test_a_redis_restart_mid_run_loses_no_file_and_commits_none_twice(
+    start: Start, migrated_database_url: str, tmp_path: Path
+) -> None:
+    server = RedisServer(tmp_path / "redis", persistent=True).start()
+    try:
+        bucket = tmp_path / "bucket"
+        settings = {"redis_url": server.url, "database_url": migrated_database_url}
+        workers = [file_worker(start, bucket, f"fw-{n}", "0.01", **settings) for n in (1, 2)]
+        for worker in workers:
+            worker.wait_for_output("watching")
+        simulator = start(
+            "yardmaster.simulator", "--dir", str(bucket), "--seconds-in-min", "0.01", **settings
+        )
+        eventually(lambda: len(done_records(server.url, bucket)) >= 20, 60, "20 files done")
+
+        server.stop()
+        eventually(lambda: all("Redis unreachable" in w.output() for w in workers), 30, "noticed")
+        server.start()
+
+        assert simulator.wait(timeout=60) == 0
+        records = eventually(
+            lambda: (d := done_records(server.url, bucket)) and len(d) == 96 and d, 60, "96 done"
+        )
+        assert math.isclose(sum(r["minutes"] for r in records.values()), 2524.0003, abs_tol=1e-3)
+        assert ledger_states(migrated_database_url) == {"done": 96}
+        for worker in workers:
+            assert worker.stop() == 0
+            assert worker.popen.returncode == 0
+    finally:
+        server.stop()
 
 
 def test_a_worker_killed_mid_file_loses_nothing_its_peer_completes_the_file(
@@ -103,30 +150,12 @@ def test_a_worker_killed_mid_file_loses_nothing_its_peer_completes_the_file(
     for name in names:
         (bucket / name).write_text("20\n")  # 20 simulated minutes = 2 s each
     settings = {"redis_url": redis_url, "database_url": migrated_database_url}
-    victim = start(
-        "yardmaster.file_worker",
-        "--dir",
-        str(bucket),
-        "--name",
-        "victim",
-        "--seconds-in-min",
-        "0.1",
-        **settings,
-    )
+    victim = file_worker(start, bucket, "victim", "0.1", **settings)
     victim.wait_for_output("watching")
     eventually(lambda: redis.Redis.from_url(redis_url).keys("*lease*"), 10, "a claim")
 
     os.kill(victim.popen.pid, signal.SIGKILL)
-    survivor = start(
-        "yardmaster.file_worker",
-        "--dir",
-        str(bucket),
-        "--name",
-        "survivor",
-        "--seconds-in-min",
-        "0.1",
-        **settings,
-    )
+    survivor = file_worker(start, bucket, "survivor", "0.1", **settings)
 
     records = eventually(
         lambda: (d := done_records(redis_url, bucket)) and len(d) == 4 and d, 60, "4 done records"
@@ -152,19 +181,7 @@ def test_with_store_payloads_the_polls_reach_store_status_once(
         + "".join(f"2018_06_28_00_{m:02d}.txt,1\n" for m in (0, 15, 30, 45))
     )
     settings = {"redis_url": redis_url, "database_url": migrated_database_url}
-    workers = [
-        start(
-            "yardmaster.file_worker",
-            "--dir",
-            str(bucket),
-            "--name",
-            f"fw-{n}",
-            "--seconds-in-min",
-            "0.01",
-            **settings,
-        )
-        for n in (1, 2)
-    ]
+    workers = [file_worker(start, bucket, f"fw-{n}", "0.01", **settings) for n in (1, 2)]
     simulator = start(
         "yardmaster.simulator",
         "--dir",
@@ -199,32 +216,10 @@ def test_a_worker_paused_past_its_lease_has_its_completion_refused(
     bucket.mkdir()
     (bucket / "2018_06_28_00_00.txt").write_text("10\n")  # 1 s of work at 0.1 s per minute
     settings = {"redis_url": redis_url, "database_url": migrated_database_url}
-    stalled = start(
-        "yardmaster.file_worker",
-        "--dir",
-        str(bucket),
-        "--name",
-        "stalled",
-        "--seconds-in-min",
-        "0.1",
-        "--lease-ttl",
-        "0.4",
-        **settings,
-    )
+    stalled = file_worker(start, bucket, "stalled", "0.1", "--lease-ttl", "0.4", **settings)
     eventually(lambda: redis.Redis.from_url(redis_url).keys("*lease*"), 10, "a claim")
     os.kill(stalled.popen.pid, signal.SIGSTOP)
-    peer = start(
-        "yardmaster.file_worker",
-        "--dir",
-        str(bucket),
-        "--name",
-        "peer",
-        "--seconds-in-min",
-        "0.1",
-        "--lease-ttl",
-        "0.4",
-        **settings,
-    )
+    peer = file_worker(start, bucket, "peer", "0.1", "--lease-ttl", "0.4", **settings)
     records = eventually(lambda: done_records(redis_url, bucket), 20, "done by the peer")
 
     os.kill(stalled.popen.pid, signal.SIGCONT)
@@ -247,16 +242,7 @@ def test_backfill_with_garbage_and_foreign_files_never_writes_in_the_bucket(
     (bucket / "notes.txt").write_text("not a schedule file")
     before = sorted(p.name for p in bucket.iterdir())
     settings = {"redis_url": redis_url, "database_url": migrated_database_url}
-    worker = start(
-        "yardmaster.file_worker",
-        "--dir",
-        str(bucket),
-        "--name",
-        "fw",
-        "--seconds-in-min",
-        "0.01",
-        **settings,
-    )
+    worker = file_worker(start, bucket, "fw", "0.01", **settings)
 
     eventually(lambda: len(done_records(redis_url, bucket)) == 4, 20, "backfill done")
     eventually(
@@ -274,16 +260,7 @@ def test_non_atomic_writes_are_never_consumed_half_written(
 ) -> None:
     bucket = tmp_path / "bucket"
     settings = {"redis_url": redis_url, "database_url": migrated_database_url}
-    worker = start(
-        "yardmaster.file_worker",
-        "--dir",
-        str(bucket),
-        "--name",
-        "fw",
-        "--seconds-in-min",
-        "0.001",
-        **settings,
-    )
+    worker = file_worker(start, bucket, "fw", "0.001", **settings)
     simulator = start(
         "yardmaster.simulator",
         "--dir",

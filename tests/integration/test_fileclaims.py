@@ -86,3 +86,19 @@ def test_each_bucket_directory_has_its_own_claims(redis_url: str, tmp_path: Path
 
     assert isinstance(one.claim(FILE, "w1", ttl=10), Lease)
     assert isinstance(two.claim(FILE, "w1", ttl=10), Lease)
+
+
+def test_a_file_claimed_max_attempts_times_is_exhausted_once_its_lease_is_gone(
+    redis_url: str, tmp_path: Path
+) -> None:
+    bucket = claims(redis_url, tmp_path)
+    first = bucket.claim(FILE, "w1", ttl=10, max_attempts=2)
+    assert isinstance(first, Lease)
+    bucket.abandon(first)
+    second = bucket.claim(FILE, "w2", ttl=10, max_attempts=2)
+    assert isinstance(second, Lease)
+
+    assert bucket.claim(FILE, "w3", ttl=10, max_attempts=2) is Claim.TAKEN
+    bucket.abandon(second)
+    assert bucket.claim(FILE, "w3", ttl=10, max_attempts=2) is Claim.EXHAUSTED
+    assert bucket.attempts(FILE) == 2

@@ -20,6 +20,8 @@ from yardmaster.shared import keys
 
 _CLAIM = """
 if redis.call('hexists', KEYS[3], ARGV[1]) == 1 then return -1 end
+if redis.call('exists', KEYS[1]) == 1 then return 0 end
+if tonumber(redis.call('hget', KEYS[4], ARGV[1]) or '0') >= tonumber(ARGV[4]) then return -2 end
 local fence = redis.call('incr', KEYS[2])
 if redis.call('set', KEYS[1], ARGV[2] .. ':' .. fence, 'NX', 'PX', ARGV[3]) then
   redis.call('hincrby', KEYS[4], ARGV[1], 1)
@@ -50,6 +52,7 @@ def _text(value: bytes | str) -> str:
 class Claim(IntEnum):
     """What a claim or completion attempt found."""
 
+    EXHAUSTED = -2
     DONE_ALREADY = -1
     TAKEN = 0
     OURS = 1
@@ -83,8 +86,11 @@ class FileClaims:
     def _lease_key(self, file: str) -> str:
         return f"{self.prefix}lease:{file}"
 
-    def claim(self, file: str, owner: str, ttl: float) -> Lease | Claim:
-        """Take ``file`` for ``ttl`` seconds: a Lease, or why not (done already, or taken)."""
+    def claim(
+        self, file: str, owner: str, ttl: float, max_attempts: int = 1_000_000
+    ) -> Lease | Claim:
+        """Take ``file`` for ``ttl`` seconds: a Lease, or why not: done already, taken by a
+        live lease, or EXHAUSTED (claimed ``max_attempts`` times already without completing)."""
         result = int(
             self._claim(
                 keys=[
@@ -93,7 +99,7 @@ class FileClaims:
                     self.prefix + "done",
                     self.prefix + "attempts",
                 ],
-                args=[file, owner, max(1, int(ttl * 1000))],
+                args=[file, owner, max(1, int(ttl * 1000)), max_attempts],
             )
         )
         if result > 0:

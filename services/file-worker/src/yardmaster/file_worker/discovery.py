@@ -21,9 +21,10 @@ log = logging.getLogger(__name__)
 
 
 class _Notifications(FileSystemEventHandler):
-    def __init__(self, found: set[str], lock: threading.Lock) -> None:
+    def __init__(self, found: set[str], lock: threading.Lock, wake: threading.Event) -> None:
         self.found = found
         self.lock = lock
+        self.wake = wake
 
     def on_any_event(self, event: FileSystemEvent) -> None:
         for path in (event.src_path, getattr(event, "dest_path", "")):
@@ -31,6 +32,7 @@ class _Notifications(FileSystemEventHandler):
             if name and is_bucket_file(name) and not event.is_directory:
                 with self.lock:
                     self.found.add(name)
+                self.wake.set()
 
 
 class Discovery:
@@ -42,12 +44,15 @@ class Discovery:
         self._found: set[str] = set()
         self._reported: set[str] = set()
         self._lock = threading.Lock()
+        #: Set when a notification arrives (or by :meth:`interrupt`); cleared by :meth:`wait`.
+        self._wake = threading.Event()
         self._observer = Observer()
         self._last_scan = float("-inf")
 
     def start(self) -> None:
         """Begin watching (the directory must exist) and scan what is already there."""
-        self._observer.schedule(_Notifications(self._found, self._lock), str(self.directory))
+        handler = _Notifications(self._found, self._lock, self._wake)
+        self._observer.schedule(handler, str(self.directory))
         self._observer.start()
         self._rescan()
 
@@ -55,6 +60,15 @@ class Discovery:
         """Stop watching."""
         self._observer.stop()
         self._observer.join(timeout=5)
+
+    def wait(self, timeout: float) -> None:
+        """Sleep until a bucket file event arrives, :meth:`interrupt` is called, or ``timeout``."""
+        self._wake.wait(timeout)
+        self._wake.clear()
+
+    def interrupt(self) -> None:
+        """Wake :meth:`wait` at once (shutdown)."""
+        self._wake.set()
 
     def new_files(self) -> list[str]:
         """Files not reported before, oldest first; rescans when the interval has passed."""

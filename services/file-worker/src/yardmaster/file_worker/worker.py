@@ -14,7 +14,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from redis.exceptions import RedisError
 from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -25,6 +27,7 @@ from yardmaster.file_worker.discovery import Discovery
 from yardmaster.shared.fileclaims import Claim, FileClaims, Lease, bucket_id
 from yardmaster.shared.jobstore import utcnow
 from yardmaster.shared.models import FileLedger, StoreStatus
+from yardmaster.shared.redis_client import wait_for_redis
 
 log = logging.getLogger(__name__)
 
@@ -74,40 +77,74 @@ class FileWorker:
     stats: Stats = field(default_factory=Stats)
     known_done: set[str] = field(default_factory=set)
     first_seen_unready: dict[str, float] = field(default_factory=dict)
+    retry_at: dict[str, float] = field(default_factory=dict)
 
     def run(self) -> None:
         """Work until ``stop`` is set."""
         discovery = Discovery(self.directory, rescan_interval=max(self.tunables.poll * 20, 0.05))
         discovery.start()
+        threading.Thread(
+            target=lambda: (self.stop.wait(), discovery.interrupt()), daemon=True
+        ).start()
         pending: set[str] = set()
-        self.known_done.update(self.claims.done())
         try:
+            while not self._catch_up() and not self.stop.is_set():
+                self._wait_for_redis()
             while not self.stop.is_set():
                 self.tick(self)
                 pending.update(discovery.new_files())
                 pending -= self.known_done
-                if not any(self._try(name) for name in sorted(pending)):
-                    self.stop.wait(self.tunables.poll)
+                try:
+                    busy = any(self._try(name) for name in sorted(pending))
+                except RedisError as exc:
+                    log.warning("Redis unreachable (%s); claims wait until it is back", exc)
+                    self._wait_for_redis()
+                    continue
+                if not busy:
+                    discovery.wait(self.tunables.poll)
         finally:
             discovery.stop()
 
+    def _catch_up(self) -> bool:
+        """Learn which files are done; True once Redis answered."""
+        try:
+            done = self.claims.done()
+        except RedisError as exc:
+            log.warning("Redis unreachable (%s)", exc)
+            return False
+        self.known_done.update(done)
+        self._reconcile_ledger(done)
+        return True
+
+    def _wait_for_redis(self) -> None:
+        wait_for_redis(self.claims.client, self.stop, f"file worker {self.name}")
+
     def _try(self, name: str) -> bool:
-        """Work on ``name`` if it is ready and ours to take; True if it was processed."""
-        if self.stop.is_set():
+        """Work on ``name`` if it is ready and ours to take; True if it was processed.
+
+        A file a live peer holds is not asked about again before its lease could have
+        expired unrenewed (a quarter of the TTL), so idle workers do not hammer Redis.
+        """
+        if self.stop.is_set() or self.retry_at.get(name, 0.0) > time.monotonic():
             return False
         content = self._read(name)
         if content is None:
             return False
-        if self.claims.attempts(name) >= self.tunables.max_attempts:
-            self._quarantine(name, f"not completed after {self.tunables.max_attempts} attempts")
-            return False
-        result = self.claims.claim(name, self.name, self.tunables.lease_ttl)
+        claimed_at = time.monotonic()
+        result = self.claims.claim(
+            name, self.name, self.tunables.lease_ttl, self.tunables.max_attempts
+        )
         if result is Claim.DONE_ALREADY:
             self.known_done.add(name)
             return False
-        if not isinstance(result, Lease):
+        if result is Claim.EXHAUSTED:
+            self._quarantine(name, f"not completed after {self.tunables.max_attempts} attempts")
             return False
-        self._process(result, content)
+        if not isinstance(result, Lease):
+            self.retry_at[name] = claimed_at + self.tunables.heartbeat
+            return False
+        self.retry_at.pop(name, None)
+        self._process(result, content, claimed_at)
         return True
 
     def _read(self, name: str) -> FileContent | None:
@@ -124,44 +161,58 @@ class FileWorker:
             self._quarantine(name, str(exc))
             return None
 
-    def _process(self, lease: Lease, content: FileContent) -> None:
+    def _process(self, lease: Lease, content: FileContent, claimed_at: float) -> None:
+        """Load, then work out the rest of the file's processing time counted from its claim
+        (loading is part of processing), then complete if the lease is still ours."""
         started = utcnow()
         renewer = LeaseRenewer(self.claims, lease, self.tunables)
         renewer.start()
         self.current = lease.file
         try:
             rows = self._load(lease.file, content, started)
-            interrupted = self._work(content.minutes, renewer.lost)
+            deadline = claimed_at + content.minutes * self.seconds_in_min
+            interrupted = self._work_until(deadline, renewer.lost)
         finally:
             renewer.finished.set()
             self.current = None
         if interrupted:
-            self.claims.abandon(lease)
+            self._abandon(lease)
             why = "lease lost" if renewer.lost.is_set() else "shutting down"
             log.warning("%s: attempt given up (%s); not counted", lease.file, why)
             return
+        finished = utcnow()
         record = {
             "worker": self.name,
             "fence": lease.fence,
             "minutes": content.minutes,
             "rows": rows,
             "started_at": started.isoformat(),
-            "finished_at": utcnow().isoformat(),
+            "finished_at": finished.isoformat(),
         }
-        outcome = self.claims.complete(lease, record)
+        try:
+            outcome = self.claims.complete(lease, record)
+        except RedisError as exc:
+            log.warning("%s: completion not confirmed (%s); not counted", lease.file, exc)
+            return
         if outcome is not Claim.OURS:
             log.warning("%s: completion refused (%s); not counted", lease.file, outcome.name)
             return
         self.known_done.add(lease.file)
-        self._mark_done(lease.file)
+        self._mark_done(lease.file, self.name, finished)
         self.stats = self.stats.add(content.minutes)
         log.info("%s: done (%.4f min, %d rows)", lease.file, content.minutes, rows)
         if self.stats.due:
             self.say(self.stats.line())
 
-    def _work(self, minutes: float, lost: threading.Event) -> bool:
-        """Simulate the processing time; True if interrupted (lease lost or shutdown)."""
-        deadline = time.monotonic() + minutes * self.seconds_in_min
+    def _abandon(self, lease: Lease) -> None:
+        """Give the file back now; if Redis cannot be told, the lease simply expires."""
+        try:
+            self.claims.abandon(lease)
+        except RedisError as exc:
+            log.warning("%s: not released (%s); its lease will expire", lease.file, exc)
+
+    def _work_until(self, deadline: float, lost: threading.Event) -> bool:
+        """Simulate processing until ``deadline``; True if interrupted (lease lost or shutdown)."""
         while (left := deadline - time.monotonic()) > 0:
             if lost.wait(min(left, 0.05)) or self.stop.is_set():
                 return True
@@ -206,7 +257,7 @@ class FileWorker:
             return int(rows or 0)
         return len(content.polls)
 
-    def _mark_done(self, name: str) -> None:
+    def _mark_done(self, name: str, worker: str, finished: dt.datetime) -> None:
         with self.engine.begin() as connection:
             connection.execute(
                 update(FileLedger)
@@ -214,8 +265,23 @@ class FileWorker:
                     FileLedger.bucket == bucket_id(self.directory),
                     FileLedger.name == name,
                 )
-                .values(state="done", worker=self.name, finished_at=utcnow())
+                .values(state="done", worker=worker, finished_at=finished)
             )
+
+    def _reconcile_ledger(self, done: dict[str, dict[str, Any]]) -> None:
+        """Mark done the ledger rows whose worker died between completing and recording it."""
+        with self.engine.connect() as connection:
+            loaded = connection.scalars(
+                select(FileLedger.name).where(
+                    FileLedger.bucket == bucket_id(self.directory), FileLedger.state == "loaded"
+                )
+            ).all()
+        for name in loaded:
+            if name in done:
+                record = done[name]
+                finished = dt.datetime.fromisoformat(record["finished_at"])
+                self._mark_done(name, record["worker"], finished)
+                log.info("%s: ledger caught up with its done record", name)
 
     def _quarantine(self, name: str, reason: str) -> None:
         log.warning("%s: quarantined: %s", name, reason)
