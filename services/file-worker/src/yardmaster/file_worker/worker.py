@@ -83,9 +83,12 @@ class FileWorker:
         """Work until ``stop`` is set."""
         discovery = Discovery(self.directory, rescan_interval=max(self.tunables.poll * 20, 0.05))
         discovery.start()
-        threading.Thread(
-            target=lambda: (self.stop.wait(), discovery.interrupt()), daemon=True
-        ).start()
+
+        def interrupt_on_stop() -> None:
+            self.stop.wait()
+            discovery.interrupt()
+
+        threading.Thread(target=interrupt_on_stop, daemon=True, name="interrupt-on-stop").start()
         pending: set[str] = set()
         try:
             while not self._catch_up() and not self.stop.is_set():
