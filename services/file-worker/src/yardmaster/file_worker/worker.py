@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from redis.exceptions import RedisError
-from sqlalchemy import Engine, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from yardmaster.file_worker.core.content import BadFileError, FileContent, NotReadyError, parse
 from yardmaster.file_worker.core.stats import Stats
@@ -78,6 +78,10 @@ class FileWorker:
     known_done: set[str] = field(default_factory=set)
     first_seen_unready: dict[str, float] = field(default_factory=dict)
     retry_at: dict[str, float] = field(default_factory=dict)
+    #: Files completed in Redis whose ledger row still says "loaded": written with the next
+    #: file's load (one commit instead of two on the critical path) or as soon as the worker
+    #: is idle; a crash in between is caught up by :meth:`_reconcile_ledger` at the next start.
+    unrecorded: list[tuple[str, str, dt.datetime]] = field(default_factory=list)
 
     def run(self) -> None:
         """Work until ``stop`` is set."""
@@ -104,9 +108,11 @@ class FileWorker:
                     self._wait_for_redis()
                     continue
                 if not busy:
+                    self._record_done()
                     discovery.wait(self.tunables.poll)
         finally:
             discovery.stop()
+            self._record_done()
 
     def _catch_up(self) -> bool:
         """Learn which files are done; True once Redis answered."""
@@ -201,7 +207,7 @@ class FileWorker:
             log.warning("%s: completion refused (%s); not counted", lease.file, outcome.name)
             return
         self.known_done.add(lease.file)
-        self._mark_done(lease.file, self.name, finished)
+        self.unrecorded.append((lease.file, self.name, finished))
         self.stats = self.stats.add(content.minutes)
         log.info("%s: done (%.4f min, %d rows)", lease.file, content.minutes, rows)
         if self.stats.due:
@@ -223,10 +229,12 @@ class FileWorker:
         return lost.is_set()
 
     def _load(self, name: str, content: FileContent, started: dt.datetime) -> int:
-        """Load the file's polls with its ledger row in one transaction (once, ever)."""
+        """Load the file's polls with its ledger row in one transaction (once, ever), which
+        also records the files completed since the last commit."""
         bucket = bucket_id(self.directory)
         try:
             with self.engine.begin() as connection:
+                self._write_done(connection)
                 connection.execute(
                     insert(FileLedger).values(
                         bucket=bucket,
@@ -250,7 +258,9 @@ class FileWorker:
                             for p in content.polls
                         ],
                     )
+            self.unrecorded.clear()
         except IntegrityError:  # loaded by an earlier attempt: never twice
+            self._record_done()  # rolled back with the failed insert
             with self.engine.connect() as connection:
                 rows = connection.scalar(
                     select(FileLedger.rows).where(
@@ -260,14 +270,23 @@ class FileWorker:
             return int(rows or 0)
         return len(content.polls)
 
-    def _mark_done(self, name: str, worker: str, finished: dt.datetime) -> None:
-        with self.engine.begin() as connection:
+    def _record_done(self) -> None:
+        """Write the pending "done" ledger rows now (a failure is logged; Redis has the truth)."""
+        if not self.unrecorded:
+            return
+        try:
+            with self.engine.begin() as connection:
+                self._write_done(connection)
+        except SQLAlchemyError as exc:
+            log.error("ledger not updated (%s); the next start catches it up", exc)
+        self.unrecorded.clear()
+
+    def _write_done(self, connection: Connection) -> None:
+        """Mark the completed files done, in ``connection``'s transaction."""
+        for name, worker, finished in self.unrecorded:
             connection.execute(
                 update(FileLedger)
-                .where(
-                    FileLedger.bucket == bucket_id(self.directory),
-                    FileLedger.name == name,
-                )
+                .where(FileLedger.bucket == bucket_id(self.directory), FileLedger.name == name)
                 .values(state="done", worker=worker, finished_at=finished)
             )
 
@@ -283,8 +302,9 @@ class FileWorker:
             if name in done:
                 record = done[name]
                 finished = dt.datetime.fromisoformat(record["finished_at"])
-                self._mark_done(name, record["worker"], finished)
+                self.unrecorded.append((name, record["worker"], finished))
                 log.info("%s: ledger caught up with its done record", name)
+        self._record_done()
 
     def _quarantine(self, name: str, reason: str) -> None:
         log.warning("%s: quarantined: %s", name, reason)
@@ -298,6 +318,7 @@ class FileWorker:
         bucket = bucket_id(self.directory)
         try:
             with self.engine.begin() as connection:
+                self._write_done(connection)
                 connection.execute(
                     insert(FileLedger).values(bucket=bucket, name=name, rows=0, **values)
                 )
