@@ -8,10 +8,13 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     Dialect,
     Float,
+    ForeignKey,
     Index,
     Integer,
     MetaData,
@@ -111,6 +114,7 @@ class Job(Base):
         Index("ix_jobs_state", "state"),
         Index("ix_jobs_created", "created_at"),
         Index("ix_jobs_owner", "owner"),
+        Index("ix_jobs_customer_state", "customer_id", "state"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -143,6 +147,49 @@ class Job(Base):
     started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     stop_requested_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    #: Scheduling (see yardmaster.shared.scheduling): who the job is for and how it was placed.
+    customer_id: Mapped[int | None] = mapped_column(Integer)
+    site_id: Mapped[int | None] = mapped_column(Integer)
+    job_class: Mapped[int | None] = mapped_column(SmallInteger)
+    #: When the current segment was put on its queue: the wait that aging measures.
+    enqueued_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    promotions: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Site(Base):
+    """A customer site (the brief's ``Site``): its customers' record volume sets their tier."""
+
+    __tablename__ = "sites"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    domain: Mapped[str] = mapped_column(String(255), default="")
+    url: Mapped[str] = mapped_column(String(512), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class Customer(Base):
+    """A user record of a site (the brief's ``UserRecords``); jobs are submitted for one."""
+
+    __tablename__ = "customers"
+    __table_args__ = (Index("ix_customers_site_active", "site_id", "is_active"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="RESTRICT"))
+    name: Mapped[str] = mapped_column(String(128))
+    email: Mapped[str] = mapped_column(String(254), default="")
+    phone: Mapped[str] = mapped_column(String(32), default="")
+    address: Mapped[str] = mapped_column(Text, default="")
+    country: Mapped[str] = mapped_column(String(64), default="")
+    state: Mapped[str] = mapped_column(String(64), default="")
+    city: Mapped[str] = mapped_column(String(64), default="")
+    pincode: Mapped[str] = mapped_column(String(16), default="")
+    dob: Mapped[dt.date | None] = mapped_column(Date)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
 
 class StagedStoreStatus(Base):
