@@ -136,7 +136,7 @@ def control_latencies(api: Api, redis_url: str, trials: int) -> None:
     client = redis.Redis.from_url(redis_url)
     api.wait_for(api.call("POST", "/work", {"execution_time": 0.2})["id"], "finished")  # warm up
     for _ in range(trials):
-        job = api.call("POST", "/work", {"execution_time": 3600})["id"]
+        job = api.call("POST", "/work", {"execution_time": 10})["id"]
         api.wait_for(job, "running")
         time.sleep(0.05)  # let it get into its stride
         api.call("POST", f"/jobs/{job}/pause")
@@ -146,7 +146,7 @@ def control_latencies(api: Api, redis_url: str, trials: int) -> None:
         api.call("POST", f"/jobs/{job}/stop")
         stop.append(api.wait_for(job, "stopped"))
     for _ in range(max(5, trials // 10)):
-        job = api.call("POST", "/work", {"execution_time": 3600})["id"]
+        job = api.call("POST", "/work", {"execution_time": 10})["id"]
         api.wait_for(job, "running")
         while (lease := client.get(keys.job_lease_key(job))) is None:
             time.sleep(0.001)  # the lease is taken just after the claim

@@ -93,7 +93,7 @@ def test_a_warm_shutdown_requeues_the_job_and_another_worker_finishes_it(
 
 def test_a_job_that_ignores_stop_is_killed_after_the_grace_period(one_worker: Stack) -> None:
     stack = one_worker
-    job = stack.work(30)
+    job = stack.work(10)
     stack.wait_for(job, "running")
     os.kill(stack.holder_pid(job), signal.SIGSTOP)  # frozen: it can no longer honour a stop
 

@@ -33,7 +33,7 @@ def client(redis_url: str, database_url: str, engine: Engine, tmp_path: Path) ->
 
 
 def create_work(client: FlaskClient, seconds: float = 5.0) -> dict:
-    response = client.post("/work", json={"execution_time": seconds, "customer": "acme"})
+    response = client.post("/work", json={"execution_time": seconds})
     assert response.status_code == 202, response.json
     assert response.json is not None
     return response.json
@@ -55,7 +55,9 @@ def test_post_work_records_a_queued_job_and_enqueues_its_first_segment(
     assert body["state"] == "queued"
     assert body["kind"] == "work"
     assert response.headers["Location"] == f"/jobs/{body['id']}"
-    queue = Queue(queues.DEFAULT, connection=redis.Redis.from_url(redis_url))
+    # 2.5 s is class 5; a job of no customer has a medium site's tiers: score 0 + 1 + 0 = low
+    assert (body["job_class"], body["priority"], body["queue"]) == (5, 1, queues.LOW)
+    queue = Queue(queues.LOW, connection=redis.Redis.from_url(redis_url))
     assert queue.job_ids == [f"{body['id']}-v1"]
 
 
@@ -67,6 +69,10 @@ def test_post_work_records_a_queued_job_and_enqueues_its_first_segment(
         {"execution_time": -1},
         {"execution_time": "2"},
         {"execution_time": True},
+        {"execution_time": 10.001},
+        {"execution_time": 1, "customer": 1},
+        {"execution_time": 1, "customer": 99, "site": 99},
+        {"execution_time": 1, "priority": 9},
         [],
         "2",
         [{"execution_time": 1}, {"execution_time": 0}],
@@ -134,7 +140,7 @@ def test_resume_enqueues_a_new_segment_at_the_front_of_the_queue(
     first = create_work(client)
     second = create_work(client)
     force_state(engine, first["id"], "paused")
-    queue = Queue(queues.DEFAULT, connection=redis.Redis.from_url(redis_url))
+    queue = Queue(first["queue"], connection=redis.Redis.from_url(redis_url))
     queue.empty()
     queue.enqueue("math.sqrt", 4, job_id=f"{second['id']}-v9")
 

@@ -103,6 +103,9 @@ class JobStore:
         priority: int = 0,
         max_attempts: int = 3,
         job_id: str | None = None,
+        customer_id: int | None = None,
+        site_id: int | None = None,
+        job_class: int | None = None,
     ) -> Job:
         """Insert a queued job and return it."""
         now = utcnow()
@@ -123,6 +126,11 @@ class JobStore:
             progress_done=0,
             created_at=now,
             updated_at=now,
+            customer_id=customer_id,
+            site_id=site_id,
+            job_class=job_class,
+            enqueued_at=now,
+            promotions=0,
         )
         with Session(self.engine, expire_on_commit=False) as session, session.begin():
             session.add(job)
@@ -168,10 +176,12 @@ class JobStore:
         to: JobState,
         *,
         fence: int | None = None,
+        version: int | None = None,
         connection: Connection | None = None,
         **values: Any,
     ) -> bool:
-        """Move the job to ``to`` if it is in one of ``sources`` (and at attempt ``fence``).
+        """Move the job to ``to`` if it is in one of ``sources`` (and at attempt ``fence``,
+        and unchanged since ``version`` was read).
 
         Returns whether this call won. ``values`` are further columns to set.
         """
@@ -184,6 +194,8 @@ class JobStore:
         )
         if fence is not None:
             statement = statement.where(Job.attempt == fence)
+        if version is not None:
+            statement = statement.where(Job.state_version == version)
         if connection is not None:
             return connection.execute(statement).rowcount == 1
         with self.engine.begin() as own:

@@ -41,3 +41,22 @@ FILES = PREFIX + "files:{bucket}:"
 def files_namespace(bucket: str) -> str:
     """The key prefix of one bucket's file claims."""
     return FILES.format(bucket=bucket)
+
+
+#: Jobs of one site holding a run slot (set of job ids), and its jobs parked until a slot frees
+#: (sorted set, lowest score first).
+SITE_RUNNING = PREFIX + "site:{site_id}:running"
+SITE_PARKED = PREFIX + "site:{site_id}:parked"
+SITE_RUNNING_PATTERN = PREFIX + "site:*:running"
+#: Held by the one report worker promoting aged jobs in a given sweep.
+AGING_LOCK = PREFIX + "scheduling:aging-lock"
+
+
+def site_running_key(site_id: int) -> str:
+    """The run slots of one site."""
+    return SITE_RUNNING.format(site_id=site_id)
+
+
+def site_parked_key(site_id: int) -> str:
+    """The parked jobs of one site."""
+    return SITE_PARKED.format(site_id=site_id)

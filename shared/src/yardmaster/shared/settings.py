@@ -54,6 +54,10 @@ class Settings(BaseSettings):
     file_lease_ttl: float | None = Field(default=None, gt=0, le=3600)
     file_poll: float | None = Field(default=None, gt=0, le=60)
     file_max_attempts: int = Field(default=5, ge=1, le=100)
+    scheduling: Literal["priority", "fifo"] = "priority"
+    aging_base_seconds: float = Field(default=30.0, gt=0, le=86400)
+    site_share: float = Field(default=0.5, gt=0, le=1)
+    work_time_scale: float = Field(default=1.0, gt=0, le=1000)
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -8,10 +8,11 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, Response, current_app, jsonify, request, send_file, url_for
 from redis.exceptions import RedisError
+from sqlalchemy import Connection, select
 
 from yardmaster.api.problems import problem
 from yardmaster.api.resources import resources
-from yardmaster.shared import outputs, queues
+from yardmaster.shared import outputs, scheduling
 from yardmaster.shared.jobbus import (
     Control,
     cancel_segment,
@@ -22,14 +23,13 @@ from yardmaster.shared.jobbus import (
 )
 from yardmaster.shared.jobs import Action, Decision, JobKind, JobState, Outcome
 from yardmaster.shared.jobstore import JobStore
-from yardmaster.shared.models import Job
+from yardmaster.shared.models import Customer, Job, Site
+from yardmaster.shared.placement import place_new_job
 from yardmaster.shared.settings import Settings
 
 blueprint = Blueprint("jobs", __name__)
 
 MAX_PER_PAGE = 200
-#: Longest simulated work accepted by POST /work, in seconds.
-MAX_WORK_SECONDS = 24 * 3600
 
 
 def store() -> JobStore:
@@ -186,38 +186,69 @@ def _file_name(result_path: str) -> str:
 
 @blueprint.post("/work")
 def create_work() -> Response:
-    """Simulated work: ``{"execution_time": seconds}`` (or a list of such objects)."""
+    """Simulated work: ``{"execution_time": seconds, "customer": id, "site": id}``, or a list
+    of such objects (all accepted, or none). ``customer`` and ``site`` go together."""
     body = request.get_json(silent=True)
     items = body if isinstance(body, list) else [body]
-    errors = [e for i, item in enumerate(items) if (e := _work_error(item, i, len(items) > 1))]
-    if errors or not items:
-        return problem(400, "Bad Request", errors[0] if errors else "no jobs given", errors=errors)
+    if not items:
+        return problem(400, "Bad Request", "no jobs given")
+    many = isinstance(body, list)
+    with resources().engine.connect() as connection:
+        errors = [
+            e for i, item in enumerate(items) if (e := _work_error(connection, item, i, many))
+        ]
+    if errors:
+        return problem(400, "Bad Request", errors[0], errors=errors)
     valid = [cast(dict[str, Any], item) for item in items]
     jobs = [
         create_job(
             JobKind.WORK,
             {"execution_time": float(i["execution_time"])},
-            owner=i.get("customer"),
-            site=i.get("site"),
+            customer_id=i.get("customer"),
+            site_id=i.get("site"),
         )
         for i in valid
     ]
-    if isinstance(body, list):
+    if many:
         response = jsonify(jobs=[job_view(job) for job in jobs])
         response.status_code = 202
         return response
     return accepted(jobs[0])
 
 
-def _work_error(item: Any, index: int, many: bool) -> str | None:
+def _work_error(connection: Connection, item: Any, index: int, many: bool) -> str | None:
     where = f"item {index}: " if many else ""
     if not isinstance(item, dict):
         return f'{where}expected a JSON object like {{"execution_time": 2.5}}'
+    unknown = sorted(set(item) - {"execution_time", "customer", "site"})
+    if unknown:
+        return f"{where}unknown field(s): {', '.join(unknown)}"
     value = item.get("execution_time")
     if isinstance(value, bool) or not isinstance(value, int | float):
         return f"{where}execution_time must be a number of seconds"
-    if not 0 < value <= MAX_WORK_SECONDS or not math.isfinite(value):
-        return f"{where}execution_time must be more than 0 and at most {MAX_WORK_SECONDS} s"
+    try:
+        scheduling.job_class(float(value))
+    except ValueError as exc:
+        return f"{where}{exc}"
+    return _customer_error(connection, item.get("customer"), item.get("site"), where)
+
+
+def _customer_error(connection: Connection, customer: Any, site: Any, where: str) -> str | None:
+    """Why ``customer`` and ``site`` cannot be a job's owner, or None."""
+    if customer is None and site is None:
+        return None
+    if customer is None or site is None:
+        return f"{where}customer and site go together: give both or neither"
+    for name, value in (("customer", customer), ("site", site)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            return f"{where}{name} must be the id (a whole number) of an existing {name}"
+    if connection.scalar(select(Site.id).where(Site.id == site)) is None:
+        return f"{where}no site {site}"
+    owner_site = connection.scalar(select(Customer.site_id).where(Customer.id == customer))
+    if owner_site is None:
+        return f"{where}no customer {customer}"
+    if owner_site != site:
+        return f"{where}customer {customer} belongs to site {owner_site}, not to site {site}"
     return None
 
 
@@ -225,14 +256,29 @@ def create_job(
     kind: JobKind,
     params: dict[str, Any],
     *,
-    owner: str | None = None,
-    site: str | None = None,
+    customer_id: int | None = None,
+    site_id: int | None = None,
     job_id: str | None = None,
 ) -> Job:
-    """Record a queued job, then enqueue its first segment (a lost enqueue is redone by the
-    reaper, so the job is never lost)."""
+    """Record a queued job where the scheduling policy places it, then enqueue its first
+    segment (a lost enqueue is redone by the reaper, so the job is never lost)."""
     job_store = store()
-    job = job_store.create(kind, params, queues.DEFAULT, owner=owner, site=site, job_id=job_id)
+    with resources().engine.connect() as connection:
+        placement = place_new_job(
+            connection, kind, params, customer_id, site_id, settings().scheduling
+        )
+    job = job_store.create(
+        kind,
+        params,
+        placement.queue,
+        owner=None if customer_id is None else str(customer_id),
+        site=None if site_id is None else str(site_id),
+        priority=placement.priority,
+        job_id=job_id,
+        customer_id=customer_id,
+        site_id=site_id,
+        job_class=placement.job_class,
+    )
     client = resources().redis
     try:
         job_store.set_segment(job.id, enqueue_segment(client, job))

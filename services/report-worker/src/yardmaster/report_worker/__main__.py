@@ -10,6 +10,7 @@ import argparse
 import sys
 
 from yardmaster.report_worker import runner
+from yardmaster.report_worker.admission import Admission
 from yardmaster.report_worker.reaper import Reaper, ReaperThread
 from yardmaster.report_worker.tasks import TaskContext
 from yardmaster.report_worker.worker import serve
@@ -37,11 +38,20 @@ def main(argv: list[str] | None = None) -> int:
         settings.run_dir,
         settings.heartbeat_interval,
     )
-    tasks = TaskContext(engine, settings.files)
-    runner.configure(
-        runner.Runtime(engine, client, tasks, settings.instance, settings.job_lease_seconds)
+    tasks = TaskContext(engine, settings.files, settings.work_time_scale)
+    admission = (
+        Admission(JobStore(engine), client, settings.site_share, settings.aging_base_seconds)
+        if settings.scheduling == "priority"
+        else None
     )
-    reaper = ReaperThread(Reaper(JobStore(engine), client, tasks, settings.stop_grace_seconds))
+    runner.configure(
+        runner.Runtime(
+            engine, client, tasks, settings.instance, settings.job_lease_seconds, admission
+        )
+    )
+    reaper = ReaperThread(
+        Reaper(JobStore(engine), client, tasks, settings.stop_grace_seconds, admission)
+    )
     reaper.start()
     try:
         serve(settings, client, heartbeat)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+from typing import Any
 
 import redis
 from redis.exceptions import RedisError
@@ -16,6 +17,7 @@ from rq.job import Job as RQJob
 from rq.job import JobStatus
 from sqlalchemy.exc import SQLAlchemyError
 
+from yardmaster.report_worker.admission import Admission
 from yardmaster.report_worker.tasks import TASKS, TaskContext
 from yardmaster.shared import keys
 from yardmaster.shared.db import describe_database_error
@@ -39,21 +41,29 @@ class Reaper:
     """One pass over the jobs that need a decision nobody else will take."""
 
     def __init__(
-        self, store: JobStore, client: redis.Redis, tasks: TaskContext, stop_grace: float
+        self,
+        store: JobStore,
+        client: redis.Redis,
+        tasks: TaskContext,
+        stop_grace: float,
+        admission: Admission | None = None,
     ) -> None:
         self.store = store
         self.redis = client
         self.tasks = tasks
         self.stop_grace = dt.timedelta(seconds=stop_grace)
+        self.admission = admission
 
     def sweep(self) -> None:
-        """Handle dead holders, overdue stops and lost segments."""
+        """Handle dead holders, overdue stops and lost segments; then site slots and aging."""
         now = utcnow()
         for job in self.store.in_states(HELD_STATES | CLAIMABLE_STATES):
             if JobState(job.state) in HELD_STATES:
                 self._check_held(job, now)
             else:
                 self._check_queued(job, now)
+        if self.admission is not None:
+            self.admission.sweep()
 
     def _check_held(self, job: Job, now: dt.datetime) -> None:
         has_lease = self.redis.exists(keys.job_lease_key(job.id))
@@ -131,7 +141,7 @@ class Reaper:
         except Exception:  # NoSuchJobError, or a payload RQ cannot read
             return None
 
-    def _settle(self, job: Job, to: JobState, cleanup: bool = False, **values: object) -> bool:
+    def _settle(self, job: Job, to: JobState, cleanup: bool = False, **values: Any) -> bool:
         with self.store.engine.begin() as connection:
             task_class = TASKS.get(job.kind)
             if cleanup and task_class is not None:

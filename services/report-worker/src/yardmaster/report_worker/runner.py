@@ -17,14 +17,16 @@ from typing import Any
 import redis
 from sqlalchemy import Engine
 
+from yardmaster.report_worker.admission import Admission
 from yardmaster.report_worker.tasks import TASKS, Task, TaskContext
 from yardmaster.report_worker.tasks.base import TaskError
 from yardmaster.shared import keys
 from yardmaster.shared.jobbus import Control, enqueue_segment, publish_job
-from yardmaster.shared.jobs import HELD_STATES, JobState
+from yardmaster.shared.jobs import CLAIMABLE_STATES, HELD_STATES, JobState
 from yardmaster.shared.jobstore import JobStore, utcnow
 from yardmaster.shared.leases import Lease, LeaseKeeper
 from yardmaster.shared.models import Job
+from yardmaster.shared.siteslots import Slot
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,8 @@ class Runtime:
     tasks: TaskContext
     worker_name: str
     lease_seconds: float
+    #: Site caps (None: scheduling is plain FIFO, no caps).
+    admission: Admission | None = None
 
 
 _runtime: Runtime | None = None
@@ -64,6 +68,15 @@ def run_segment(job_id: str) -> str:
         )
     _runtime.engine.dispose(close=False)  # a forked horse must not share the parent's connections
     store = JobStore(_runtime.engine)
+    waiting = store.get(job_id)
+    if waiting is None or JobState(waiting.state) not in CLAIMABLE_STATES:
+        log.info("job %s: not claimable any more; segment skipped", job_id)
+        return "skipped"
+    admission = _runtime.admission
+    slot = admission.admit(waiting) if admission is not None else None
+    if slot is Slot.PARKED:
+        return "parked"
+    job = None
     # Listen before claiming: a pause or stop sent right after the claim must not be missed.
     control = ControlListener(_runtime.redis, job_id)
     try:
@@ -75,6 +88,11 @@ def run_segment(job_id: str) -> str:
         return Segment(job, store, _runtime, control).run()
     finally:
         control.close()
+        # A slot held already belongs to another segment of this job, unless this one ran it.
+        if admission is not None and (
+            slot is Slot.TAKEN or (slot is Slot.HELD_ALREADY and job is not None)
+        ):
+            admission.release(waiting)
 
 
 class ControlListener:

@@ -24,6 +24,8 @@ class TaskContext:
 
     engine: Engine
     files_dir: Path
+    #: Simulated work sleeps its execution time times this (benchmarks scale it down).
+    work_time_scale: float = 1.0
 
     def result_dir(self, job_id: str) -> Path:
         """The folder holding one job's result and partial outputs."""

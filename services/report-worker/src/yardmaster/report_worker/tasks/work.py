@@ -1,4 +1,5 @@
-"""Simulated work: sleeps for ``execution_time`` seconds in checkpointed slices."""
+"""Simulated work: sleeps for ``execution_time`` seconds (times the configured work time
+scale) in checkpointed slices."""
 
 from __future__ import annotations
 
@@ -31,9 +32,10 @@ class WorkTask(Task):
         self.elapsed = float((checkpoint or {}).get("elapsed", 0.0))
 
     def step(self, connection: Connection) -> bool:
-        piece = min(SLICE_SECONDS, self.total - self.elapsed)
+        scale = self.context.work_time_scale
+        piece = min(SLICE_SECONDS / scale, self.total - self.elapsed)  # in declared seconds
         if piece > 0:
-            time.sleep(piece)
+            time.sleep(piece * scale)
             self.elapsed = min(self.total, self.elapsed + piece)
         return self.elapsed >= self.total
 
