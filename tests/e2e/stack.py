@@ -69,12 +69,16 @@ class Stack:
         return next(w for w in self.workers if w.args[-1] == name)
 
 
-def make_stack(start: Start, redis_url: str, database_url: str, workers: int) -> Stack:
+def make_stack(
+    start: Start, redis_url: str, database_url: str, workers: int, **extra: str
+) -> Stack:
+    """The API and ``workers`` report workers; ``extra`` settings override the defaults."""
     settings = {
         "redis_url": redis_url,
         "database_url": database_url,
         "job_lease_seconds": "2",
         "stop_grace_seconds": "2",
+        **extra,
     }
     port = free_port()
     start("yardmaster.api", "--port", str(port), **settings)

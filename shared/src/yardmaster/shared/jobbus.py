@@ -107,6 +107,8 @@ def job_view(job: Job) -> dict[str, Any]:
         "customer_id": job.customer_id,
         "site_id": job.site_id,
         "job_class": job.job_class,
+        "volume_tier": job.volume_tier,
+        "activity_tier": job.activity_tier,
         "queue": job.queue,
         "priority": job.priority,
         "promotions": job.promotions,

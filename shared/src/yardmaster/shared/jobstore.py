@@ -106,6 +106,7 @@ class JobStore:
         customer_id: int | None = None,
         site_id: int | None = None,
         job_class: int | None = None,
+        tiers: tuple[str, str] | None = None,
     ) -> Job:
         """Insert a queued job and return it."""
         now = utcnow()
@@ -129,6 +130,8 @@ class JobStore:
             customer_id=customer_id,
             site_id=site_id,
             job_class=job_class,
+            volume_tier=tiers[0] if tiers else None,
+            activity_tier=tiers[1] if tiers else None,
             enqueued_at=now,
             promotions=0,
         )

@@ -151,6 +151,8 @@ class Job(Base):
     customer_id: Mapped[int | None] = mapped_column(Integer)
     site_id: Mapped[int | None] = mapped_column(Integer)
     job_class: Mapped[int | None] = mapped_column(SmallInteger)
+    volume_tier: Mapped[str | None] = mapped_column(String(16))
+    activity_tier: Mapped[str | None] = mapped_column(String(16))
     #: When the current segment was put on its queue: the wait that aging measures.
     enqueued_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     promotions: Mapped[int] = mapped_column(Integer, default=0)

@@ -278,6 +278,7 @@ def create_job(
         customer_id=customer_id,
         site_id=site_id,
         job_class=placement.job_class,
+        tiers=(placement.volume, placement.activity),
     )
     client = resources().redis
     try:

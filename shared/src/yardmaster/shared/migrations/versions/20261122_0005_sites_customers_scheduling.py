@@ -58,6 +58,8 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("customer_id", sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column("site_id", sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column("job_class", sa.SmallInteger(), nullable=True))
+        batch_op.add_column(sa.Column("volume_tier", sa.String(length=16), nullable=True))
+        batch_op.add_column(sa.Column("activity_tier", sa.String(length=16), nullable=True))
         batch_op.add_column(sa.Column("enqueued_at", sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(
             sa.Column("promotions", sa.Integer(), nullable=False, server_default="0")
@@ -73,6 +75,8 @@ def downgrade() -> None:
         batch_op.drop_index("ix_jobs_customer_state")
         batch_op.drop_column("promotions")
         batch_op.drop_column("enqueued_at")
+        batch_op.drop_column("activity_tier")
+        batch_op.drop_column("volume_tier")
         batch_op.drop_column("job_class")
         batch_op.drop_column("site_id")
         batch_op.drop_column("customer_id")
