@@ -162,6 +162,7 @@ class Site(Base):
     """A customer site (the brief's ``Site``): its customers' record volume sets their tier."""
 
     __tablename__ = "sites"
+    __table_args__ = {"sqlite_autoincrement": True}  # ids never reused: jobs refer to them
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(128), unique=True)
@@ -176,7 +177,10 @@ class Customer(Base):
     """A user record of a site (the brief's ``UserRecords``); jobs are submitted for one."""
 
     __tablename__ = "customers"
-    __table_args__ = (Index("ix_customers_site_active", "site_id", "is_active"),)
+    __table_args__ = (
+        Index("ix_customers_site_active", "site_id", "is_active"),
+        {"sqlite_autoincrement": True},  # ids never reused: jobs refer to them
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="RESTRICT"))

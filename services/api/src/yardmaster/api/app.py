@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask, Response, jsonify
 
-from yardmaster.api import data, events, files, health, jobs, problems, reports
+from yardmaster.api import data, directory, events, files, health, jobs, problems, reports
 from yardmaster.api.resources import Resources
 from yardmaster.shared.settings import Settings, load_settings
 
@@ -26,6 +26,7 @@ def create_app(settings: Settings | None = None, resources: Resources | None = N
     app.register_blueprint(data.blueprint)
     app.register_blueprint(reports.blueprint)
     app.register_blueprint(files.blueprint)
+    app.register_blueprint(directory.blueprint)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_mb * 1024 * 1024
     app.add_url_rule("/", "index", index)
     return app
@@ -44,5 +45,7 @@ def index() -> Response:
             "trigger_report": "/trigger_report",
             "files": "/files",
             "workers": "/workers",
+            "sites": "/sites",
+            "customers": "/customers",
         },
     )

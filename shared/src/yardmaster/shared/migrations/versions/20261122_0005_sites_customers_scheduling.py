@@ -29,6 +29,7 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_sites")),
         sa.UniqueConstraint("name", name=op.f("uq_sites_name")),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "customers",
@@ -50,6 +51,7 @@ def upgrade() -> None:
             ["site_id"], ["sites.id"], name=op.f("fk_customers_site_id_sites"), ondelete="RESTRICT"
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_customers")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("customers", schema=None) as batch_op:
         batch_op.create_index("ix_customers_site_active", ["site_id", "is_active"], unique=False)
