@@ -1,9 +1,10 @@
 """Benchmark: priority scheduling against plain FIFO on a mixed workload (``make bench``).
 
 For 2 and 4 report workers, and for each policy (``YARDMASTER_SCHEDULING=priority`` and
-``fifo``), submits ``--jobs`` simulated-work jobs over 20 sites through ``POST /work``, in
-batches of 20 (the brief's batch) paced to about ``--load`` of the workers' capacity
-(measured first with a burst under FIFO). Job classes follow a skewed distribution (most jobs
+``fifo``), submits ``--jobs`` simulated-work jobs over 20 sites through ``POST /work`` as a
+Poisson stream at ``--load`` of the workers' capacity (the per-job overhead is measured first
+with a burst of the lightest jobs). The same jobs, in the same order at the same moments, for
+both policies. Job classes follow a skewed distribution (most jobs
 light, a few heavy); execution times are scaled down by ``YARDMASTER_WORK_TIME_SCALE`` and the
 aging base with them. Sites differ in size (2 high, 4 medium, 14 low volume) and customers in
 how much they submit, so every tier occurs. Reports wait (created -> started) p50/p95/max per
@@ -36,12 +37,11 @@ from yardmaster.shared.migrate import upgrade_to_head
 from yardmaster.shared.models import Customer, Job, Site
 from yardmaster.shared.scheduling import CLASS_LIMITS, JobClass, aging_bound
 
-WORK_TIME_SCALE = 0.1
-AGING_BASE = 2.0  # seconds, already scaled: class 1 and 2 bound 2 s ... class 5 bound 16 s
+WORK_TIME_SCALE = 0.5
+AGING_BASE = 5.0  # seconds, already scaled: classes 1 and 2 bound 5 s ... class 5 bound 40 s
 CLASS_WEIGHTS = {1: 0.30, 2: 0.25, 3: 0.20, 4: 0.15, 5: 0.10}
 SITE_RECORDS = [50_001] * 2 + [10_001] * 4 + [200] * 14  # high, medium, low volume
 CUSTOMERS_PER_SITE = 5
-BATCH = 20
 
 
 def post(base: str, path: str, body: Any) -> Any:
@@ -144,13 +144,14 @@ class Stack:
 
 def run(
     workdir: Path, server: RedisServer, policy: str, workers: int, jobs: list[dict[str, Any]],
-    interval: float,
+    rate: float, seed: int,
 ) -> list[Job]:  # fmt: skip
-    """Submit ``jobs`` in batches every ``interval`` s; every job once it finished."""
+    """Submit ``jobs`` one by one as a Poisson stream of ``rate`` jobs/s (0: all at once);
+    every job once it finished."""
     import redis
 
     redis.Redis.from_url(server.url).flushall()
-    data = workdir / f"{policy}-{workers}-{len(jobs)}-{interval:.3f}"
+    data = workdir / f"{policy}-{workers}-{len(jobs)}-{rate:.3f}"
     data.mkdir()
     database_url = f"sqlite:///{data / 'db.sqlite'}"
     engine = make_engine(database_url)
@@ -158,12 +159,17 @@ def run(
     assert populate(engine) == submitter_ids()  # the ids the workload was drawn with
     stack = Stack(data, database_url, server.url, policy, workers)
     try:
-        started = time.monotonic()
         ids: list[str] = []
-        for k in range(0, len(jobs), BATCH):
-            time.sleep(max(0.0, started + (k // BATCH) * interval - time.monotonic()))
-            ids += [j["id"] for j in post(stack.base, "/work", jobs[k : k + BATCH])["jobs"]]
-        deadline = time.monotonic() + 600
+        if rate <= 0:
+            ids = [j["id"] for j in post(stack.base, "/work", jobs)["jobs"]]
+        else:
+            rng = random.Random(seed)
+            due = time.monotonic()
+            for job in jobs:
+                due += rng.expovariate(rate)
+                time.sleep(max(0.0, due - time.monotonic()))
+                ids.append(post(stack.base, "/work", job)["id"])
+        deadline = time.monotonic() + 900
         while time.monotonic() < deadline:
             with Session(engine) as session:
                 done = session.scalars(
@@ -172,7 +178,7 @@ def run(
             if len(done) == len(ids):
                 return list(done)
             time.sleep(0.5)
-        raise RuntimeError(f"{policy}, {workers} workers: jobs not finished in 600 s")
+        raise RuntimeError(f"{policy}, {workers} workers: jobs not finished in 900 s")
     finally:
         stack.stop()
         engine.dispose()
@@ -235,17 +241,22 @@ def report(workers: int, ours: list[Job], fifo: list[Job], load: float) -> list[
     return missed
 
 
-def capacity(
-    workdir: Path, server: RedisServer, workers: int, sample: list[dict[str, Any]]
-) -> float:
-    """Jobs per second the workers finish when never idle (a burst under FIFO)."""
-    done = run(workdir, server, "fifo", workers, sample, interval=0.0)
-    return throughput(done)
+def capacity(workdir: Path, server: RedisServer, workers: int, jobs: list[dict[str, Any]]) -> float:
+    """Jobs per second the workers finish when never idle: the per-job overhead, measured on
+    a burst of the lightest jobs under FIFO, plus the workload's mean (scaled) work."""
+    probe = [{**jobs[0], "execution_time": 0.0001} for _ in range(20 * workers)]
+    done = run(workdir, server, "fifo", workers, probe, rate=0, seed=0)
+    first = min(j.started_at for j in done if j.started_at)
+    last = max(j.finished_at for j in done if j.finished_at)
+    overhead = (last - first).total_seconds() * workers / len(done)
+    work = WORK_TIME_SCALE * sum(j["execution_time"] for j in jobs) / len(jobs)
+    print(f"  per-job overhead {overhead * 1000:.0f} ms, mean work {work * 1000:.0f} ms")
+    return workers / (overhead + work)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--jobs", type=int, default=2000)
+    parser.add_argument("--jobs", type=int, default=1000)
     parser.add_argument("--load", type=float, default=0.9, help="offered load, share of capacity")
     parser.add_argument("--workers", default="2,4")
     parser.add_argument("--seed", type=int, default=2026)
@@ -256,15 +267,13 @@ def main() -> int:
         server = RedisServer(workdir / "redis").start()
         try:
             ids = submitter_ids()
+            jobs = workload(ids, args.jobs, args.seed)
             for workers in [int(w) for w in args.workers.split(",")]:
-                sample = workload(ids, 300, args.seed + workers)
-                rate = capacity(workdir, server, workers, sample)
-                interval = BATCH / (args.load * rate)
-                jobs = workload(ids, args.jobs, args.seed)
-                print(f"\n{workers} workers: capacity {rate:.1f} jobs/s (FIFO burst of 300); "
-                      f"a batch of {BATCH} every {interval:.2f} s")  # fmt: skip
-                ours = run(workdir, server, "priority", workers, jobs, interval)
-                fifo = run(workdir, server, "fifo", workers, jobs, interval)
+                print(f"\n{workers} workers:")
+                rate = args.load * capacity(workdir, server, workers, jobs)
+                print(f"  capacity {rate / args.load:.2f} jobs/s; Poisson arrivals at {rate:.2f}/s")
+                ours = run(workdir, server, "priority", workers, jobs, rate, args.seed)
+                fifo = run(workdir, server, "fifo", workers, jobs, rate, args.seed)
                 missed += report(workers, ours, fifo, args.load)
         finally:
             server.stop()

@@ -138,3 +138,14 @@ def test_a_parked_job_is_not_promoted_it_waits_for_its_sites_slot(
     waited(engine, parked.id, 60)
 
     assert admission.promote_aged(utcnow()) == []
+
+
+def test_a_light_job_is_never_parked_behind_its_own_sites_heavy_job(
+    engine: Engine, redis_url: str
+) -> None:
+    admission = admission_on(engine, redis_url)
+    heavy = queued_job(admission, site_id=7, job_class=5)
+    light = queued_job(admission, site_id=7, job_class=1)
+    admission.admit(heavy)
+
+    assert admission.admit(light) is None  # runs at once, outside the site's cap

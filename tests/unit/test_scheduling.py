@@ -13,6 +13,7 @@ from yardmaster.shared.scheduling import (
     VolumeTier,
     activity_tier,
     aging_bound,
+    capped,
     job_class,
     place,
     priority,
@@ -141,3 +142,8 @@ def test_one_site_may_use_a_share_of_the_live_workers_and_always_at_least_one(
     workers: int, share: float, cap: int
 ) -> None:
     assert site_cap(workers, share) == cap
+
+
+def test_only_the_heavier_classes_count_against_a_sites_cap() -> None:
+    assert [capped(cls) for cls in JobClass] == [False, False, True, True, True]
+    assert capped(None)  # a job of unknown class is treated as heavy

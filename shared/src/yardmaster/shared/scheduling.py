@@ -7,7 +7,7 @@ three add up to a **priority** score (higher = sooner) that picks one of the pla
 queues, which every report worker listens to in order. A job that waits longer than half its
 class's **aging bound** is promoted to the front of the most urgent queue, so no job waits
 much past its bound whatever arrives after it. A **site cap** keeps one site from taking
-every worker.
+every worker (only jobs of the heavier classes count against it and wait for it).
 """
 
 from __future__ import annotations
@@ -133,6 +133,16 @@ def aging_bound(cls: JobClass, base_seconds: float) -> float:
 def promotion_due(cls: JobClass, waited_seconds: float, base_seconds: float) -> bool:
     """True when a job that has waited ``waited_seconds`` must move to the front of the line."""
     return waited_seconds >= PROMOTE_AT * aging_bound(cls, base_seconds)
+
+
+#: Classes that hold a worker so briefly that no site cap applies to them: parking a
+#: millisecond job behind its own site's ten-second job would only make it wait.
+UNCAPPED_CLASSES: Final = frozenset({JobClass.C1, JobClass.C2})
+
+
+def capped(cls: JobClass | None) -> bool:
+    """True when jobs of ``cls`` count against (and wait for) their site's cap."""
+    return cls not in UNCAPPED_CLASSES
 
 
 def site_cap(live_workers: int, share: float) -> int:

@@ -55,8 +55,8 @@ class Admission:
         return scheduling.site_cap(count, self.site_share)
 
     def admit(self, job: Job) -> Slot | None:
-        """A run slot for ``job`` (None: the job has no site, so no cap applies)."""
-        if job.site_id is None:
+        """A run slot for ``job`` (None: no cap applies: no site, or a light class)."""
+        if job.site_id is None or not scheduling.capped(_job_class(job)):
             return None
         enqueued = (job.enqueued_at or job.created_at).timestamp()
         slot = self.slots.acquire(
@@ -68,7 +68,7 @@ class Admission:
 
     def release(self, job: Job) -> None:
         """Give the job's slot back and start the site's next parked job, if any."""
-        if job.site_id is not None:
+        if job.site_id is not None and scheduling.capped(_job_class(job)):
             self._start_parked(job.site_id, self.slots.release(job.site_id, job.id, self.cap()))
 
     def _start_parked(self, site_id: int, job_id: str | None) -> None:
@@ -138,3 +138,7 @@ class Admission:
         if job is not None:
             self.store.set_segment(job.id, enqueue_segment(self.redis, job, at_front=at_front))
             publish_job(self.redis, job)
+
+
+def _job_class(job: Job) -> scheduling.JobClass | None:
+    return scheduling.JobClass(job.job_class) if job.job_class is not None else None
