@@ -95,3 +95,21 @@ def test_a_flood_of_heavy_jobs_from_one_site_does_not_hold_back_another_sites_li
     spans = sorted((when(j["started_at"]), when(j["finished_at"])) for j in heavy)
     overlapping = [a for a, b in itertools.pairwise(spans) if b[0] < a[1]]
     assert overlapping == []  # the site's cap with 2 workers is 1: never two of its jobs at once
+
+
+def test_an_urgent_job_makes_a_heavy_one_yield_which_then_finishes_from_its_checkpoint(
+    one_worker: Stack,
+) -> None:
+    stack = one_worker
+    heavy = stack.work(8)  # class 5, low queue
+    stack.eventually_progress(heavy, 0.1)
+
+    light = stack.work(0.001)  # class 1, high queue: the only worker is busy, so it yields
+
+    job = stack.wait_for(light, "finished", timeout=10)
+    assert (when(job["started_at"]) - when(job["created_at"])).total_seconds() < 1.0
+    resumed = stack.wait_for(heavy, "finished", timeout=30)
+    assert resumed["preemptions"] == 1
+    assert resumed["attempt"] == 2  # claimed again, continuing from its checkpoint
+    result = requests.get(f"{stack.base}/jobs/{heavy}/result", timeout=10).json()
+    assert result == {"kind": "work", "execution_time": 8.0}

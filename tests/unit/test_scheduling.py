@@ -10,10 +10,12 @@ from yardmaster.shared import queues
 from yardmaster.shared.scheduling import (
     ActivityTier,
     JobClass,
+    Running,
     VolumeTier,
     activity_tier,
     aging_bound,
     capped,
+    choose_victim,
     job_class,
     place,
     priority,
@@ -147,3 +149,23 @@ def test_one_site_may_use_a_share_of_the_live_workers_and_always_at_least_one(
 def test_only_the_heavier_classes_count_against_a_sites_cap() -> None:
     assert [capped(cls) for cls in JobClass] == [False, False, True, True, True]
     assert capped(None)  # a job of unknown class is treated as heavy
+
+
+def running(job_id: str, cls: int, score: int, preemptions: int = 0) -> Running:
+    return Running(job_id, cls, score, preemptions)
+
+
+def test_nobody_yields_while_a_worker_is_free() -> None:
+    assert choose_victim([running("heavy", 5, 0)], live_workers=2, urgent_priority=4) is None
+
+
+def test_with_every_worker_busy_the_lowest_priority_heavy_job_yields() -> None:
+    busy = [running("medium", 3, 0), running("heavy", 5, 1), running("heavier", 5, 0)]
+
+    assert choose_victim(busy, live_workers=3, urgent_priority=4) == "heavier"
+
+
+def test_light_jobs_equal_priorities_and_often_preempted_jobs_never_yield() -> None:
+    busy = [running("light", 2, 0), running("peer", 5, 4), running("tired", 5, 0, 3)]
+
+    assert choose_victim(busy, live_workers=3, urgent_priority=4) is None

@@ -104,3 +104,9 @@ def live_processes(client: redis.Redis) -> list[dict[str, Any]]:
         if raw is not None:
             records.append(json.loads(raw))
     return sorted(records, key=lambda r: (r["service"], r["instance"]))
+
+
+def live_count(client: redis.Redis, service: str) -> int:
+    """How many processes of ``service`` have a current heartbeat."""
+    pattern = keys.heartbeat_key(service, "*")
+    return sum(1 for _ in client.scan_iter(match=pattern, count=500))

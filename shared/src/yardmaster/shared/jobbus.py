@@ -36,6 +36,7 @@ class Control(StrEnum):
 
     CHECK = "check"  # the user changed the job's state: checkpoint now and read it
     PREEMPT = "preempt"  # the worker is shutting down: checkpoint and requeue
+    YIELD = "yield"  # a more urgent job needs this worker: checkpoint and requeue
 
 
 def segment_id(job: Job) -> str:
@@ -112,6 +113,7 @@ def job_view(job: Job) -> dict[str, Any]:
         "queue": job.queue,
         "priority": job.priority,
         "promotions": job.promotions,
+        "preemptions": job.preemptions,
         "enqueued_at": _iso(job.enqueued_at),
         "attempt": job.attempt,
         "max_attempts": job.max_attempts,

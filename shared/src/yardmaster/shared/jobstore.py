@@ -134,6 +134,7 @@ class JobStore:
             activity_tier=tiers[1] if tiers else None,
             enqueued_at=now,
             promotions=0,
+            preemptions=0,
         )
         with Session(self.engine, expire_on_commit=False) as session, session.begin():
             session.add(job)

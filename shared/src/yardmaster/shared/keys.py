@@ -23,6 +23,15 @@ JOB_CONTROL = PREFIX + "job:{job_id}:control"
 JOB_LEASE = PREFIX + "job:{job_id}:lease"
 
 
+#: Set while a running job has been asked to yield its worker (so it is asked only once).
+JOB_YIELD = PREFIX + "job:{job_id}:yield"
+
+
+def job_yield_key(job_id: str) -> str:
+    """The marker of a yield request to one job."""
+    return JOB_YIELD.format(job_id=job_id)
+
+
 def job_control_channel(job_id: str) -> str:
     """The control channel of one job."""
     return JOB_CONTROL.format(job_id=job_id)

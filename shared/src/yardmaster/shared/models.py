@@ -156,6 +156,8 @@ class Job(Base):
     #: When the current segment was put on its queue: the wait that aging measures.
     enqueued_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     promotions: Mapped[int] = mapped_column(Integer, default=0)
+    #: Times the job yielded its worker to a more urgent one (checkpointed and requeued).
+    preemptions: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class Site(Base):

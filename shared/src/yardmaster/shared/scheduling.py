@@ -7,12 +7,15 @@ three add up to a **priority** score (higher = sooner) that picks one of the pla
 queues, which every report worker listens to in order. A job that waits longer than half its
 class's **aging bound** is promoted to the front of the most urgent queue, so no job waits
 much past its bound whatever arrives after it. A **site cap** keeps one site from taking
-every worker (only jobs of the heavier classes count against it and wait for it).
+every worker (only jobs of the heavier classes count against it and wait for it). When an
+urgent job arrives and every worker is busy, a heavy job of lower priority **yields**: it
+checkpoints and goes back to the front of its queue (pre-emption, built on job control).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 from typing import Final
@@ -165,6 +168,46 @@ def place(cls: JobClass, volume: VolumeTier, activity: ActivityTier) -> Placemen
     """The placement of a job of class ``cls`` for a customer in these tiers."""
     score = priority(cls, volume, activity)
     return Placement(cls, volume, activity, score, queue_for(score))
+
+
+#: Running jobs of these classes yield their worker to an urgent job when no worker is idle
+#: (they checkpoint and go back to the front of their queue), at most MAX_PREEMPTIONS times.
+PREEMPTIBLE_CLASSES: Final = frozenset({JobClass.C4, JobClass.C5})
+MAX_PREEMPTIONS: Final = 3
+
+
+def urgent(placement: Placement) -> bool:
+    """True for a job that should not wait for a heavy job to finish."""
+    return placement.queue == queues.HIGH
+
+
+@dataclass(frozen=True)
+class Running:
+    """What pre-emption needs to know of a running job."""
+
+    job_id: str
+    job_class: int | None
+    priority: int
+    preemptions: int
+
+
+def choose_victim(
+    running: Sequence[Running], live_workers: int, urgent_priority: int
+) -> str | None:
+    """The running job that should yield to an urgent job of ``urgent_priority``, if any:
+    only when every worker is busy; the lowest priority first, then the heaviest class."""
+    if len(running) < live_workers:
+        return None  # a worker is free: the urgent job needs nobody to yield
+    candidates = [
+        r
+        for r in running
+        if r.job_class in PREEMPTIBLE_CLASSES
+        and r.preemptions < MAX_PREEMPTIONS
+        and r.priority < urgent_priority
+    ]
+    if not candidates:
+        return None
+    return min(candidates, key=lambda r: (r.priority, -(r.job_class or 0), r.job_id)).job_id
 
 
 #: Jobs that belong to no customer (store reports, imports, exports started by an operator)

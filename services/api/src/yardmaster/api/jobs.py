@@ -25,6 +25,7 @@ from yardmaster.shared.jobs import Action, Decision, JobKind, JobState, Outcome
 from yardmaster.shared.jobstore import JobStore
 from yardmaster.shared.models import Customer, Job, Site
 from yardmaster.shared.placement import place_new_job
+from yardmaster.shared.preemption import make_room
 from yardmaster.shared.settings import Settings
 
 blueprint = Blueprint("jobs", __name__)
@@ -286,4 +287,9 @@ def create_job(
     except RedisError:  # the job row is durable: the reaper enqueues its segment later
         current_app.logger.warning("job %s recorded; its segment will be enqueued later", job.id)
     publish_job(client, job)
+    if settings().scheduling == "priority" and scheduling.urgent(placement):
+        try:
+            make_room(resources().engine, client, job)
+        except RedisError as exc:  # it still runs first as soon as a worker frees
+            current_app.logger.warning("job %s: no pre-emption (%s)", job.id, exc)
     return job_store.get(job.id) or job

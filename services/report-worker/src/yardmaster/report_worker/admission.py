@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import redis
 
 from yardmaster.shared import keys, queues, scheduling
+from yardmaster.shared.heartbeat import live_count
 from yardmaster.shared.jobbus import cancel_segment, enqueue_segment, publish_job
 from yardmaster.shared.jobs import CLAIMABLE_STATES, HELD_STATES, JobState
 from yardmaster.shared.jobstore import JobStore, utcnow
@@ -49,8 +50,7 @@ class Admission:
         """How many jobs of one site may run now (a share of the live report workers)."""
         checked, count = self._workers
         if time.monotonic() - checked > WORKER_COUNT_TTL_SECONDS:
-            pattern = keys.heartbeat_key(Service.REPORT_WORKER, "*")
-            count = max(1, sum(1 for _ in self.redis.scan_iter(match=pattern, count=500)))
+            count = max(1, live_count(self.redis, Service.REPORT_WORKER))
             self._workers = (time.monotonic(), count)
         return scheduling.site_cap(count, self.site_share)
 

@@ -101,6 +101,7 @@ class ControlListener:
     def __init__(self, client: redis.Redis, job_id: str) -> None:
         self.wake = threading.Event()
         self.preempted = threading.Event()
+        self.yielding = threading.Event()
         self._pubsub = client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
         self._pubsub.subscribe(**{keys.job_control_channel(job_id): self._on_message})
         self._thread = self._pubsub.run_in_thread(
@@ -113,8 +114,11 @@ class ControlListener:
         thread.stop()
 
     def _on_message(self, message: dict[str, Any]) -> None:
-        if message.get("data") in (Control.PREEMPT.encode(), Control.PREEMPT):
+        data = message.get("data")
+        if data in (Control.PREEMPT.encode(), Control.PREEMPT):
             self.preempted.set()
+        elif data in (Control.YIELD.encode(), Control.YIELD):
+            self.yielding.set()
         self.wake.set()
 
     def close(self) -> None:
@@ -175,7 +179,9 @@ class Segment:
                 if state is JobState.STOPPING:
                     return self._stop(task)
                 if control.preempted.is_set():
-                    return self._preempt()
+                    return self._preempt("requeued: worker shutting down")
+                if control.yielding.is_set():
+                    return self._preempt("requeued: yielded to a more urgent job", yielded=True)
         except TaskError as exc:
             return self._fail(task, str(exc))
         except SupersededError:
@@ -271,9 +277,20 @@ class Segment:
         log.info("job %s: %s", self.job.id, note)
         return note
 
-    def _preempt(self) -> str:
-        """The worker is shutting down: give the job back, first in its queue."""
-        self._settle(JobState.RUNNING, JobState.QUEUED, "requeued: worker shutting down")
+    def _preempt(self, note: str, yielded: bool = False) -> str:
+        """Give the job back, first in its queue, to continue from its checkpoint."""
+        extra: dict[str, Any] = {"preemptions": Job.preemptions + 1} if yielded else {}
+        if not self.store.transition(
+            self.job.id,
+            [JobState.RUNNING],
+            JobState.QUEUED,
+            fence=self.attempt,
+            progress_message=note,
+            **extra,
+        ):
+            raise SupersededError
+        self._publish()
+        log.info("job %s: %s", self.job.id, note)
         job = self.store.get(self.job.id)
         assert job is not None
         self.store.set_segment(job.id, enqueue_segment(self.runtime.redis, job, at_front=True))
