@@ -73,11 +73,12 @@ def test_a_customers_activity_tier_follows_its_queued_jobs(queued: int, tier: Ac
 @pytest.mark.parametrize(
     ("cls", "volume", "activity", "score", "queue"),
     [
-        (1, LOW, A, 4, queues.HIGH),
-        (1, HIGH, A, 6, queues.HIGH),
-        (1, LOW, H, 2, queues.DEFAULT),
-        (2, LOW, A, 3, queues.DEFAULT),
-        (2, MEDIUM, A, 4, queues.HIGH),
+        (1, LOW, A, 5, queues.HIGH),
+        (1, HIGH, A, 7, queues.HIGH),
+        (1, LOW, H, 3, queues.DEFAULT),
+        (2, LOW, A, 4, queues.HIGH),
+        (2, LOW, H, 2, queues.DEFAULT),
+        (2, MEDIUM, A, 5, queues.HIGH),
         (3, LOW, A, 2, queues.DEFAULT),
         (4, LOW, A, 1, queues.LOW),
         (4, HIGH, A, 3, queues.DEFAULT),
@@ -114,11 +115,12 @@ def test_a_mixed_batch_is_ordered_light_jobs_and_large_sites_first_floods_last()
 
 
 def test_scores_map_to_queues_in_listening_order() -> None:
-    assert [queue_for(score) for score in range(7)] == [
+    assert [queue_for(score) for score in range(8)] == [
         queues.LOW,
         queues.LOW,
         queues.DEFAULT,
         queues.DEFAULT,
+        queues.HIGH,
         queues.HIGH,
         queues.HIGH,
         queues.HIGH,

@@ -57,6 +57,8 @@ def files_namespace(bucket: str) -> str:
 SITE_RUNNING = PREFIX + "site:{site_id}:running"
 SITE_PARKED = PREFIX + "site:{site_id}:parked"
 SITE_RUNNING_PATTERN = PREFIX + "site:*:running"
+#: Held for one checkpoint interval by the job yielding to an urgent job waiting in a queue.
+YIELD_GATE = PREFIX + "scheduling:yield-gate"
 #: Held by the one report worker promoting aged jobs in a given sweep.
 AGING_LOCK = PREFIX + "scheduling:aging-lock"
 

@@ -60,8 +60,8 @@ ACTIVITY_BANDS: Final = ((5, ActivityTier.ACTIVE), (10, ActivityTier.VERY_ACTIVE
 #: Points of the priority score: light jobs first, large sites favoured, a customer flooding
 #: the queue yields to the others.
 CLASS_POINTS: Final = {
-    JobClass.C1: 4,
-    JobClass.C2: 3,
+    JobClass.C1: 5,
+    JobClass.C2: 4,
     JobClass.C3: 2,
     JobClass.C4: 1,
     JobClass.C5: 0,
@@ -116,7 +116,7 @@ def activity_tier(queued_jobs: int) -> ActivityTier:
 
 
 def priority(cls: JobClass, volume: VolumeTier, activity: ActivityTier) -> int:
-    """The priority score, 0 (latest) to 6 (soonest)."""
+    """The priority score, 0 (latest) to 7 (soonest)."""
     return max(0, CLASS_POINTS[cls] + VOLUME_POINTS[volume] + ACTIVITY_POINTS[activity])
 
 

@@ -15,12 +15,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
+from rq import Queue
 from sqlalchemy import Engine
 
 from yardmaster.report_worker.admission import Admission
 from yardmaster.report_worker.tasks import TASKS, Task, TaskContext
 from yardmaster.report_worker.tasks.base import TaskError
-from yardmaster.shared import keys
+from yardmaster.shared import keys, queues, scheduling
 from yardmaster.shared.jobbus import Control, enqueue_segment, publish_job
 from yardmaster.shared.jobs import CLAIMABLE_STATES, HELD_STATES, JobState
 from yardmaster.shared.jobstore import JobStore, utcnow
@@ -180,7 +181,7 @@ class Segment:
                     return self._stop(task)
                 if control.preempted.is_set():
                     return self._preempt("requeued: worker shutting down")
-                if control.yielding.is_set():
+                if control.yielding.is_set() or self._urgent_job_waiting():
                     return self._preempt("requeued: yielded to a more urgent job", yielded=True)
         except TaskError as exc:
             return self._fail(task, str(exc))
@@ -189,6 +190,24 @@ class Segment:
         except Exception as exc:
             log.exception("job %s: attempt %d crashed", self.job.id, self.attempt)
             return self._retry_or_fail(task, f"{type(exc).__name__}: {exc}")
+
+    def _urgent_job_waiting(self) -> bool:
+        """True when this heavy job should yield because an urgent job has been waiting a
+        whole checkpoint interval (so no worker is idle). One such yield per interval across
+        all workers; at most MAX_PREEMPTIONS per job."""
+        job = self.job
+        if (
+            self.runtime.admission is None
+            or job.queue == queues.HIGH
+            or job.job_class not in scheduling.PREEMPTIBLE_CLASSES
+            or job.preemptions >= scheduling.MAX_PREEMPTIONS
+        ):
+            return False
+        client = self.runtime.redis
+        if Queue(queues.HIGH, connection=client).count == 0:
+            return False
+        gate_ms = int(CHECKPOINT_INTERVAL_SECONDS * 1000)
+        return bool(client.set(keys.YIELD_GATE, "1", nx=True, px=gate_ms))
 
     def _retry_or_fail(self, task: Task, reason: str) -> str:
         """After an unexpected error: queue again from the checkpoint while attempts are left."""
