@@ -49,6 +49,7 @@ bench: install
 	$(VENV)/bin/python tests/bench/job_control.py
 	$(VENV)/bin/python tests/bench/report.py
 	$(VENV)/bin/python tests/bench/file_pipeline.py
+	$(VENV)/bin/python tests/bench/scheduling.py
 
 up:
 	docker compose up --build -d
