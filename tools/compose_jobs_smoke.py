@@ -1,5 +1,6 @@
 """Smoke test of job control in a running Compose stack: a job runs, pauses, resumes, finishes,
-and its result (written by a report worker) downloads through the API."""
+and its result (written by a report worker) downloads through the API; then a site, a customer
+and a batch of the customer's jobs, placed by the scheduling policy, all finish."""
 
 from __future__ import annotations
 
@@ -39,6 +40,17 @@ def main() -> int:
     status, body = call("GET", f"/jobs/{job}/result")
     result = body.decode().strip()
     print(f"jobs smoke: ok: job {job} paused, resumed, finished; result {status}: {result}")
+    site = json.loads(call("POST", "/sites", {"name": f"smoke-{time.time_ns()}"})[1])["id"]
+    customer = json.loads(call("POST", "/customers", {"site_id": site, "name": "Ada"})[1])["id"]
+    batch = [
+        {"customer": customer, "site": site, "execution_time": seconds}
+        for seconds in (0.0005, 0.05, 2.5)
+    ]
+    jobs = json.loads(call("POST", "/work", batch)[1])["jobs"]
+    for placed in jobs:
+        wait_for(placed["id"], "finished")
+    queues = [(j["job_class"], j["queue"]) for j in jobs]
+    print(f"jobs smoke: ok: site {site}, customer {customer}: 3 jobs placed {queues}, finished")
     return 0
 
 
