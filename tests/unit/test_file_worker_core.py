@@ -6,9 +6,12 @@ import datetime as dt
 
 import pytest
 
+from yardmaster.file_worker.__main__ import parse_args, tunables_for
 from yardmaster.file_worker.core.content import BadFileError, NotReadyError, Poll, parse
 from yardmaster.file_worker.core.stats import Stats
 from yardmaster.file_worker.core.tunables import Tunables
+from yardmaster.shared.errors import ConfigurationError
+from yardmaster.shared.settings import Settings
 
 
 def stats_of(minutes: list[float]) -> Stats:
@@ -99,3 +102,18 @@ def test_tunables_follow_the_simulation_speed_within_bounds() -> None:
     fast = Tunables.for_speed(0.001)
     assert (fast.lease_ttl, fast.poll) == (0.2, 0.002)
     assert Tunables.for_speed(1).lease_ttl == 2.0
+
+
+def test_every_tunable_comes_from_its_flag_then_its_variable_then_the_speed() -> None:
+    settings = Settings(seconds_in_min=1, file_lease_ttl=4, file_heartbeat=0.5, file_poll=0.1)
+
+    from_env = tunables_for(settings, parse_args([]))
+    from_flags = tunables_for(settings, parse_args(["--lease-ttl", "8", "--heartbeat", "1"]))
+
+    assert (from_env.lease_ttl, from_env.heartbeat, from_env.poll) == (4, 0.5, 0.1)
+    assert (from_flags.lease_ttl, from_flags.heartbeat) == (8, 1)
+
+
+def test_a_heartbeat_too_slow_for_its_lease_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigurationError, match="YARDMASTER_FILE_HEARTBEAT"):
+        tunables_for(Settings(), parse_args(["--lease-ttl", "1", "--heartbeat", "0.8"]))

@@ -53,6 +53,7 @@ class Settings(BaseSettings):
     max_upload_mb: int = Field(default=512, ge=1)
     file_lease_ttl: float | None = Field(default=None, gt=0, le=3600)
     file_poll: float | None = Field(default=None, gt=0, le=60)
+    file_heartbeat: float | None = Field(default=None, gt=0, le=3600)
     file_max_attempts: int = Field(default=5, ge=1, le=100)
     scheduling: Literal["priority", "fifo"] = "priority"
     aging_base_seconds: float = Field(default=30.0, gt=0, le=86400)

@@ -19,6 +19,7 @@ from yardmaster.file_worker.core.tunables import Tunables
 from yardmaster.file_worker.worker import FileWorker
 from yardmaster.shared import lifecycle
 from yardmaster.shared.db import make_engine
+from yardmaster.shared.errors import ConfigurationError
 from yardmaster.shared.fileclaims import FileClaims
 from yardmaster.shared.heartbeat import Heartbeat
 from yardmaster.shared.redis_client import make_redis, redact, wait_for_redis
@@ -46,6 +47,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="seconds a claim lasts without renewal (default 2 simulated minutes, within 0.2-30 s)",
     )
     parser.add_argument(
+        "--heartbeat",
+        type=float,
+        help="seconds between lease renewals (default a quarter of the lease TTL)",
+    )
+    parser.add_argument(
         "--poll",
         type=float,
         help="seconds between scans when idle "
@@ -61,9 +67,16 @@ def tunables_for(settings: Settings, args: argparse.Namespace) -> Tunables:
     """Flags first, then YARDMASTER_FILE_* settings, then the speed-derived defaults."""
     defaults = Tunables.for_speed(settings.seconds_in_min)
     ttl = args.lease_ttl or settings.file_lease_ttl or defaults.lease_ttl
+    heartbeat = args.heartbeat or settings.file_heartbeat or ttl / 4
+    if heartbeat >= ttl - ttl / 4:
+        raise ConfigurationError(
+            "YARDMASTER_FILE_HEARTBEAT",
+            f"{heartbeat:g} s leaves no time to renew a {ttl:g} s lease; "
+            f"use less than {ttl * 3 / 4:g}",
+        )
     return Tunables(
         lease_ttl=ttl,
-        heartbeat=ttl / 4,
+        heartbeat=heartbeat,
         margin=ttl / 4,
         poll=args.poll or settings.file_poll or defaults.poll,
         max_attempts=args.max_attempts or settings.file_max_attempts,
@@ -126,10 +139,14 @@ def main(argv: list[str] | None = None) -> int:
         "instance": args.name,
     }
     settings = lifecycle.start(Service.FILE_WORKER, **{k: v for k, v in overrides.items() if v})
+    try:
+        tunables = tunables_for(settings, args)
+    except ConfigurationError as exc:
+        lifecycle.exit_on_configuration_error(Service.FILE_WORKER, exc)
     lifecycle.connect_database(Service.FILE_WORKER, settings).dispose()
     stop = threading.Event()
     lifecycle.install_shutdown_handlers(stop)
-    serve(settings, stop, tunables_for(settings, args))
+    serve(settings, stop, tunables)
     return 0
 
 
