@@ -81,3 +81,32 @@ def test_a_queued_job_waiting_in_its_queue_is_left_alone(
     reaper.sweep()
 
     assert store.get(job.id).segment == waiting  # type: ignore[union-attr]
+
+
+def running_without_lease(store: JobStore, engine: Engine, attempt: int, failures: int) -> str:
+    job = store.create(JobKind.WORK, {"execution_time": 1}, queues.DEFAULT)
+    with engine.begin() as connection:
+        connection.execute(
+            update(Job)
+            .where(Job.id == job.id)
+            .values(state="running", attempt=attempt, failures=failures)
+        )
+    age(engine, job.id, 60)
+    return job.id
+
+
+def test_pauses_and_yields_do_not_use_up_a_jobs_attempts_only_failures_do(
+    engine: Engine, redis_url: str, tmp_path: Path
+) -> None:
+    store, _client, reaper = setup(engine, redis_url, tmp_path)
+    resumed_often = running_without_lease(store, engine, attempt=5, failures=0)
+    failed_twice = running_without_lease(store, engine, attempt=3, failures=2)
+
+    reaper.sweep()
+
+    requeued = store.get(resumed_often)
+    assert requeued is not None
+    assert (requeued.state, requeued.failures) == ("queued", 1)
+    failed = store.get(failed_twice)
+    assert failed is not None
+    assert (failed.state, failed.error) == ("failed", "worker lost 3 times")

@@ -117,6 +117,7 @@ def job_view(job: Job) -> dict[str, Any]:
         "enqueued_at": _iso(job.enqueued_at),
         "attempt": job.attempt,
         "max_attempts": job.max_attempts,
+        "failures": job.failures,
         "error": job.error,
         "result": {"name": job.result_name, "type": job.result_type} if job.result_path else None,
         "created_at": _iso(job.created_at),

@@ -135,6 +135,7 @@ class JobStore:
             enqueued_at=now,
             promotions=0,
             preemptions=0,
+            failures=0,
         )
         with Session(self.engine, expire_on_commit=False) as session, session.begin():
             session.add(job)

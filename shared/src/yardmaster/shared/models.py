@@ -158,6 +158,9 @@ class Job(Base):
     promotions: Mapped[int] = mapped_column(Integer, default=0)
     #: Times the job yielded its worker to a more urgent one (checkpointed and requeued).
     preemptions: Mapped[int] = mapped_column(Integer, default=0)
+    #: Attempts that crashed or lost their worker (``attempt`` also counts pauses and yields);
+    #: the job fails when this reaches ``max_attempts``.
+    failures: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class Site(Base):

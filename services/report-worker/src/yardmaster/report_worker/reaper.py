@@ -101,16 +101,22 @@ class Reaper:
                 finished_at=utcnow(),
                 progress_message="stopped",
             )
-        elif job.attempt >= job.max_attempts:
+        elif job.failures + 1 >= job.max_attempts:
             self._settle(
                 job,
                 JobState.FAILED,
                 cleanup=True,
                 finished_at=utcnow(),
-                error=f"worker lost {job.attempt} times",
+                error=f"worker lost {job.failures + 1} times",
                 progress_message="failed",
+                failures=job.failures + 1,
             )
-        elif self._settle(job, JobState.QUEUED, progress_message="requeued: worker lost"):
+        elif self._settle(
+            job,
+            JobState.QUEUED,
+            progress_message="requeued: worker lost",
+            failures=job.failures + 1,
+        ):
             self._enqueue(job.id, at_front=True)
 
     def _check_queued(self, job: Job, now: dt.datetime) -> None:

@@ -211,8 +211,9 @@ class Segment:
 
     def _retry_or_fail(self, task: Task, reason: str) -> str:
         """After an unexpected error: queue again from the checkpoint while attempts are left."""
-        if self.attempt >= self.job.max_attempts:
-            return self._fail(task, f"{reason} (after {self.attempt} attempts)")
+        failures = self.job.failures + 1
+        if failures >= self.job.max_attempts:
+            return self._fail(task, f"{reason} (after {failures} failed attempts)")
         if not self.store.transition(
             self.job.id,
             HELD_STATES,
@@ -220,6 +221,7 @@ class Segment:
             fence=self.attempt,
             error=reason[:2000],
             progress_message="retrying",
+            failures=failures,
         ):
             raise SupersededError
         job = self.store.get(self.job.id)
