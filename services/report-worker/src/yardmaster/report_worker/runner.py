@@ -307,6 +307,7 @@ class Segment:
             JobState.QUEUED,
             fence=self.attempt,
             progress_message=note,
+            enqueued_at=utcnow(),  # aging counts this wait, not the time it ran
             **extra,
         ):
             raise SupersededError
