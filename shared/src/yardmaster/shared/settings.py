@@ -59,6 +59,11 @@ class Settings(BaseSettings):
     aging_base_seconds: float = Field(default=30.0, gt=0, le=86400)
     site_share: float = Field(default=0.5, gt=0, le=1)
     work_time_scale: float = Field(default=1.0, gt=0, le=1000)
+    queue_head_seconds: float = Field(default=60.0, gt=0, le=86400)
+    queue_view_seconds: float = Field(default=60.0, gt=0, le=86400)
+    queue_ban_seconds: float = Field(default=3600.0, gt=0, le=365 * 86400)
+    trusted_proxies: int = Field(default=0, ge=0, le=10)
+    admin_token: str = ""
 
     @field_validator("log_level", mode="before")
     @classmethod

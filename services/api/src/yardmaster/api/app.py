@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 from flask import Flask, Response, jsonify
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from yardmaster.api import data, directory, events, files, health, jobs, problems, reports
+from yardmaster.api import (
+    data,
+    directory,
+    events,
+    files,
+    health,
+    jobs,
+    problems,
+    queue,
+    reports,
+)
 from yardmaster.api.resources import Resources
 from yardmaster.shared.settings import Settings, load_settings
 
@@ -27,6 +38,9 @@ def create_app(settings: Settings | None = None, resources: Resources | None = N
     app.register_blueprint(reports.blueprint)
     app.register_blueprint(files.blueprint)
     app.register_blueprint(directory.blueprint)
+    app.register_blueprint(queue.blueprint)
+    if settings.trusted_proxies:  # the client address from X-Forwarded-For, set by them only
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies)  # type: ignore[method-assign]
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_mb * 1024 * 1024
     app.add_url_rule("/", "index", index)
     return app
@@ -47,5 +61,6 @@ def index() -> Response:
             "workers": "/workers",
             "sites": "/sites",
             "customers": "/customers",
+            "queue": "/queue",
         },
     )

@@ -1,0 +1,264 @@
+"""The turn queue over HTTP: take a token, redeem it in turn for a picture, watch the queue.
+
+State lives in Redis (:mod:`yardmaster.shared.turnqueue`), so every API process agrees; this
+module maps each outcome to its HTTP status and reads the caller's address (behind
+``YARDMASTER_TRUSTED_PROXIES`` proxies) for bans.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import asdict
+from typing import Any
+
+import redis
+from flask import Blueprint, Response, current_app, jsonify, request
+from redis.exceptions import RedisError
+from werkzeug.http import HTTP_STATUS_CODES
+
+from yardmaster.api.kitty import kitty_svg
+from yardmaster.api.problems import problem
+from yardmaster.api.resources import resources
+from yardmaster.shared.settings import Settings
+from yardmaster.shared.turnqueue import keys as queue_keys
+from yardmaster.shared.turnqueue.core import (
+    Ban,
+    RedeemOutcome,
+    ReleaseOutcome,
+    TakeOutcome,
+)
+from yardmaster.shared.turnqueue.core import (
+    Settings as QueueSettings,
+)
+from yardmaster.shared.turnqueue.store import TurnQueue, decode_event
+
+blueprint = Blueprint("queue", __name__)
+
+#: HTTP status of each redeem outcome.
+REDEEM_STATUS = {
+    RedeemOutcome.SUCCESS: 200,
+    RedeemOutcome.WRONG_TURN: 409,
+    RedeemOutcome.EXPIRED: 410,
+    RedeemOutcome.CHEATER: 403,
+    RedeemOutcome.BANNED: 403,
+    RedeemOutcome.MALFORMED: 400,
+    RedeemOutcome.QUEUE_EMPTY: 404,
+}
+KEEPALIVE_SECONDS = 15.0
+
+
+def _settings() -> Settings:
+    value = current_app.config["SETTINGS"]
+    assert isinstance(value, Settings)
+    return value
+
+
+def turn_queue() -> TurnQueue:
+    """The queue of this API process, over its Redis connection."""
+    settings = _settings()
+    return TurnQueue(
+        resources().redis,
+        QueueSettings(
+            head_seconds=settings.queue_head_seconds,
+            view_seconds=settings.queue_view_seconds,
+            ban_seconds=settings.queue_ban_seconds,
+        ),
+    )
+
+
+def client_ip() -> str:
+    """The caller's address (the app trusts X-Forwarded-For only from configured proxies)."""
+    return request.remote_addr or "unknown"
+
+
+def _body() -> dict[str, Any]:
+    """The form or JSON body of a queue request ({} when neither)."""
+    if request.is_json:
+        body = request.get_json(silent=True)
+        return body if isinstance(body, dict) else {}
+    return dict(request.form)
+
+
+def _ticket(body: dict[str, Any]) -> int | None:
+    value = body.get("ticket")
+    if value in (None, ""):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return -1  # a ticket no token has: the holder is told its token expired
+
+
+def _banned(ban: Ban | None) -> Response:
+    response = problem(403, "Forbidden", "you are banned from the queue", outcome="banned")
+    if ban is not None:
+        response = problem(
+            403,
+            "Forbidden",
+            f"you are banned from the queue: {ban.reason}",
+            outcome="banned",
+            until=ban.until,
+        )
+        response.headers["Retry-After"] = str(max(1, int(ban.until - time.time())))
+    return response
+
+
+def _queue_down(exc: RedisError) -> Response:
+    response = problem(503, "Service Unavailable", f"the queue is unavailable ({exc})")
+    response.headers["Retry-After"] = "2"
+    return response
+
+
+@blueprint.post("/queue/tokens")
+def take_token() -> Response:
+    """Join the tail: 201 ``{"token", "ticket", "position", "status": "ok"}``."""
+    try:
+        result = turn_queue().take(client_ip(), time.time())
+    except RedisError as exc:
+        return _queue_down(exc)
+    if result.outcome is TakeOutcome.BANNED:
+        return _banned(result.ban)
+    if result.outcome is TakeOutcome.FULL:
+        response = problem(503, "Service Unavailable", "all 2,600 tokens are in use")
+        response.headers["Retry-After"] = str(result.retry_after or 1)
+        return response
+    response = jsonify(
+        token=result.token, ticket=result.ticket, position=result.position, status="ok"
+    )
+    response.status_code = 201
+    return response
+
+
+@blueprint.post("/queue/redeem")
+def redeem_token() -> Response:
+    """Exchange the head's token for a picture (form field or JSON ``token``, optional
+    ``ticket``); every other outcome has its own status and a ``status`` member."""
+    body = _body()
+    token = str(body.get("token", ""))
+    ticket = _ticket(body)
+    picture = f"/queue/images/{token.strip() or 'none'}-{time.time_ns()}.svg"  # made first:
+    # drawn on the fly, so it cannot fail once the turn is consumed
+    try:
+        result = turn_queue().redeem(token, client_ip(), time.time(), ticket)
+    except RedisError as exc:
+        return _queue_down(exc)
+    outcome = result.outcome
+    if outcome is RedeemOutcome.SUCCESS:
+        return jsonify(status="success", image_url=picture, view_until=result.view_until)
+    if outcome is RedeemOutcome.BANNED:
+        return _banned(result.ban)
+    detail = {
+        RedeemOutcome.WRONG_TURN: f"not your turn yet: you are number {result.position}",
+        RedeemOutcome.EXPIRED: "this token expired: take a new one",
+        RedeemOutcome.CHEATER: "this token was never issued: you are banned",
+        RedeemOutcome.MALFORMED: "a token is a letter and two digits, like A07",
+        RedeemOutcome.QUEUE_EMPTY: "nobody is waiting",
+    }[outcome]
+    extra: dict[str, Any] = {"outcome": outcome.value}
+    if result.position is not None:
+        extra["position"] = result.position
+    status = REDEEM_STATUS[outcome]
+    response = problem(status, HTTP_STATUS_CODES[status], detail, **extra)
+    if result.retry_after is not None:
+        response.headers["Retry-After"] = str(result.retry_after)
+    return response
+
+
+@blueprint.post("/queue/release")
+def release_view() -> Response:
+    """The viewer is done with the picture: the next head's 60 s start now."""
+    body = _body()
+    try:
+        result = turn_queue().release(
+            str(body.get("token", "")), client_ip(), time.time(), _ticket(body)
+        )
+    except RedisError as exc:
+        return _queue_down(exc)
+    if result.outcome is ReleaseOutcome.BANNED:
+        return _banned(result.ban)
+    if result.outcome is ReleaseOutcome.MALFORMED:
+        return problem(400, "Bad Request", "a token is a letter and two digits, like A07")
+    return jsonify(status=result.outcome.value)
+
+
+@blueprint.get("/queue")
+def queue_snapshot() -> Response:
+    """The queue now: waiting tokens head first, the head's deadline, the viewer's window."""
+    try:
+        snapshot = turn_queue().snapshot(time.time())
+    except RedisError as exc:
+        return _queue_down(exc)
+    return jsonify(asdict(snapshot))
+
+
+@blueprint.get("/queue/images/<string:name>.svg")
+def picture(name: str) -> Response:
+    """A kitty drawn on the fly (no network needed), different for every name."""
+    return Response(kitty_svg(name), mimetype="image/svg+xml")
+
+
+@blueprint.delete("/queue/bans/<string:ip>")
+def lift_ban(ip: str) -> Response:
+    """Lift a ban (``Authorization: Bearer <YARDMASTER_ADMIN_TOKEN>``): 204, or 404."""
+    expected = _settings().admin_token
+    given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    if not expected:
+        return problem(403, "Forbidden", "no admin token is configured (YARDMASTER_ADMIN_TOKEN)")
+    if not hmac.compare_digest(given.encode(), expected.encode()):
+        response = problem(401, "Unauthorized", "an admin token is needed")
+        response.headers["WWW-Authenticate"] = "Bearer"
+        return response
+    try:
+        lifted = turn_queue().lift_ban(ip)
+    except RedisError as exc:
+        return _queue_down(exc)
+    if not lifted:
+        return problem(404, "Not Found", f"{ip} is not banned")
+    return Response(status=204)
+
+
+@blueprint.get("/queue/events")
+def queue_events() -> Response:
+    """Server-Sent Events: ``snapshot`` on connect, then every change with its id."""
+    queue = turn_queue()
+    client = resources().redis
+    try:
+        pubsub = client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+        pubsub.subscribe(queue_keys.EVENTS_CHANNEL)
+        snapshot = queue.snapshot(time.time())
+    except RedisError as exc:
+        return _queue_down(exc)
+    return Response(
+        _stream(queue, pubsub, asdict(snapshot)),
+        mimetype="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+def _stream(
+    queue: TurnQueue, pubsub: redis.client.PubSub, snapshot: dict[str, Any]
+) -> Iterator[str]:
+    last_id = int(snapshot["last_event_id"])
+    try:
+        yield f"retry: 2000\nid: {last_id}\nevent: snapshot\ndata: {json.dumps(snapshot)}\n\n"
+        last_sent = time.monotonic()
+        while True:
+            message = pubsub.get_message(timeout=1.0)
+            if message is None:
+                queue.apply_expiry(time.time())  # expiries reach watchers while nobody acts
+                if time.monotonic() - last_sent > KEEPALIVE_SECONDS:
+                    yield ": keep-alive\n\n"
+                    last_sent = time.monotonic()
+                continue
+            event = decode_event(message["data"])
+            if event.id <= last_id:
+                continue  # already in the snapshot
+            last_id = event.id
+            data = json.dumps({k: v for k, v in asdict(event).items() if k != "id"})
+            yield f"id: {event.id}\nevent: {event.type.value}\ndata: {data}\n\n"
+            last_sent = time.monotonic()
+    finally:
+        pubsub.close()

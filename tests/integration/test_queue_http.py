@@ -1,0 +1,171 @@
+"""The turn queue over HTTP: real status codes for every outcome, bans by client address,
+the picture, and the live stream."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+
+from yardmaster.api.app import create_app
+from yardmaster.api.resources import Resources
+from yardmaster.shared.db import make_engine
+from yardmaster.shared.migrate import head_revision
+from yardmaster.shared.redis_client import make_redis
+from yardmaster.shared.settings import load_settings
+
+ADMIN = "let-me-in"
+
+
+def make_client(redis_url: str, tmp_path: Path, **settings: Any) -> FlaskClient:
+    chosen = {"admin_token": ADMIN, **settings}
+    config = load_settings({}, redis_url=redis_url, data_dir=str(tmp_path), **chosen)
+    engine = make_engine(f"sqlite:///{tmp_path / 'unused.db'}")
+    app = create_app(config, Resources(make_redis(redis_url, 1.0), engine, head_revision()))
+    return app.test_client()
+
+
+@pytest.fixture
+def client(redis_url: str, tmp_path: Path) -> FlaskClient:
+    return make_client(redis_url, tmp_path)
+
+
+def take(client: FlaskClient, ip: str = "10.0.0.1") -> dict[str, Any]:
+    response = client.post("/queue/tokens", environ_base={"REMOTE_ADDR": ip})
+    assert response.status_code == 201, response.json
+    assert response.json is not None
+    return response.json
+
+
+def redeem(client: FlaskClient, token: str, ip: str = "10.0.0.1", **extra: Any) -> Any:
+    return client.post(
+        "/queue/redeem", data={"token": token, **extra}, environ_base={"REMOTE_ADDR": ip}
+    )
+
+
+def test_tokens_are_issued_in_sequence_with_their_position(client: FlaskClient) -> None:
+    first, second = take(client), take(client)
+
+    assert (first["token"], first["position"], first["status"]) == ("A00", 1, "ok")
+    assert (second["token"], second["position"]) == ("A01", 2)
+    assert second["ticket"] != first["ticket"]
+
+
+def test_the_head_gets_a_picture_and_the_next_waits_for_the_window(client: FlaskClient) -> None:
+    take(client)
+    take(client)
+
+    served = redeem(client, "A00")
+    assert served.status_code == 200
+    assert served.json["status"] == "success"
+    picture = client.get(served.json["image_url"])
+    assert picture.status_code == 200
+    assert picture.mimetype == "image/svg+xml"
+
+    waiting = redeem(client, "A01")
+    assert waiting.status_code == 409  # the viewer's window freezes the next head
+    assert (waiting.json["outcome"], waiting.json["position"]) == ("wrong_turn", 1)
+    assert int(waiting.headers["Retry-After"]) >= 1
+
+    assert client.post("/queue/release", json={"token": "A00"}).json == {"status": "released"}
+    assert redeem(client, "A01").status_code == 200  # JSON bodies work as well as forms
+
+
+def test_a_token_not_at_the_head_is_told_its_position(client: FlaskClient) -> None:
+    take(client)
+    take(client)
+
+    response = client.post("/queue/redeem", json={"token": "A01"})
+
+    assert response.status_code == 409
+    assert response.mimetype == "application/problem+json"
+    assert response.json["position"] == 2
+
+
+def test_a_forged_token_bans_its_caller_until_an_admin_lifts_it(client: FlaskClient) -> None:
+    take(client)
+
+    forged = redeem(client, "Z99", ip="10.6.6.6")
+    assert (forged.status_code, forged.json["outcome"]) == (403, "cheater")
+    again = client.post("/queue/tokens", environ_base={"REMOTE_ADDR": "10.6.6.6"})
+    assert (again.status_code, again.json["outcome"]) == (403, "banned")
+    take(client, ip="10.0.0.2")  # others are not affected
+
+    assert client.delete("/queue/bans/10.6.6.6").status_code == 401
+    wrong = {"Authorization": "Bearer guess"}
+    assert client.delete("/queue/bans/10.6.6.6", headers=wrong).status_code == 401
+    admin = {"Authorization": f"Bearer {ADMIN}"}
+    assert client.delete("/queue/bans/10.6.6.6", headers=admin).status_code == 204
+    assert client.delete("/queue/bans/10.6.6.6", headers=admin).status_code == 404
+    take(client, ip="10.6.6.6")
+
+
+@pytest.mark.parametrize(("token", "status"), [("A0", 400), ("hello", 400), ("A00", 404)])
+def test_malformed_tokens_are_400_and_an_empty_queue_is_404(
+    client: FlaskClient, token: str, status: int
+) -> None:
+    assert redeem(client, token).status_code == status
+
+
+def test_a_stale_holder_of_a_recycled_token_is_told_it_expired(client: FlaskClient) -> None:
+    mine = take(client)
+
+    response = redeem(client, "A00", ticket=str(mine["ticket"] + 1000))
+
+    assert response.status_code == 410
+    assert response.json["outcome"] == "expired"
+
+
+def test_bans_follow_the_client_address_given_by_a_trusted_proxy(
+    redis_url: str, tmp_path: Path
+) -> None:
+    client = make_client(redis_url, tmp_path, trusted_proxies=1)
+    take(client)
+    behind = {"X-Forwarded-For": "203.0.113.7"}
+
+    assert client.post("/queue/redeem", data={"token": "Q42"}, headers=behind).status_code == 403
+
+    assert client.post("/queue/tokens", headers=behind).status_code == 403
+    other = {"X-Forwarded-For": "203.0.113.8"}  # same proxy, another client
+    assert client.post("/queue/tokens", headers=other).status_code == 201
+
+
+def test_admin_requests_are_refused_when_no_admin_token_is_configured(
+    redis_url: str, tmp_path: Path
+) -> None:
+    client = make_client(redis_url, tmp_path, admin_token="")
+
+    response = client.delete("/queue/bans/10.0.0.1", headers={"Authorization": "Bearer "})
+
+    assert response.status_code == 403
+
+
+def test_the_live_view_starts_with_a_snapshot_then_streams_each_change(
+    client: FlaskClient,
+) -> None:
+    take(client)
+    stream = client.get("/queue/events", buffered=False)
+    assert stream.mimetype == "text/event-stream"
+    frames = iter(stream.response)
+
+    snapshot = next(frames).decode()
+    take(client)
+    change = next(frames).decode()
+
+    assert "event: snapshot" in snapshot
+    assert '"waiting": ["A00"]' in snapshot
+    assert "event: append" in change
+    assert '"token": "A01"' in change
+    stream.close()
+
+
+def test_the_snapshot_lists_the_waiting_tokens_head_first(client: FlaskClient) -> None:
+    take(client)
+    take(client)
+
+    body = client.get("/queue").json
+
+    assert body["waiting"] == ["A00", "A01"]
+    assert body["head_deadline"] is not None
