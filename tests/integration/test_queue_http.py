@@ -169,3 +169,14 @@ def test_the_snapshot_lists_the_waiting_tokens_head_first(client: FlaskClient) -
 
     assert body["waiting"] == ["A00", "A01"]
     assert body["head_deadline"] is not None
+
+
+def test_the_queue_page_is_served_with_its_live_view_and_buttons(client: FlaskClient) -> None:
+    page = client.get("/queue/")
+
+    assert page.status_code == 200
+    assert page.mimetype == "text/html"
+    html = page.get_data(as_text=True)
+    assert 'new EventSource("/queue/events")' in html
+    assert 'id="take"' in html
+    assert "http" not in html.replace("http-equiv", "")  # nothing from the internet

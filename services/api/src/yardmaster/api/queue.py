@@ -12,6 +12,7 @@ import json
 import time
 from collections.abc import Iterator
 from dataclasses import asdict
+from importlib.resources import files as resources_files
 from typing import Any
 
 import redis
@@ -192,6 +193,13 @@ def queue_snapshot() -> Response:
     except RedisError as exc:
         return _queue_down(exc)
     return jsonify(asdict(snapshot))
+
+
+@blueprint.get("/queue/")
+def queue_page() -> Response:
+    """The live queue page (plain HTML and a little JavaScript, shipped in the package)."""
+    page = resources_files("yardmaster.api").joinpath("pages/queue.html").read_text()
+    return Response(page, mimetype="text/html")
 
 
 @blueprint.get("/queue/images/<string:name>.svg")
