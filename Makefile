@@ -50,6 +50,7 @@ bench: install
 	$(VENV)/bin/python tests/bench/report.py
 	$(VENV)/bin/python tests/bench/file_pipeline.py
 	$(VENV)/bin/python tests/bench/scheduling.py
+	$(VENV)/bin/python tests/bench/turn_queue.py
 
 up:
 	docker compose up --build -d

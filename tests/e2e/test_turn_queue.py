@@ -32,7 +32,7 @@ def listen(base: str, seen: list[dict[str, Any]], connected: threading.Event) ->
     """Collect the queue's stream (id, event, data) until the release of A02 arrives."""
     with requests.get(f"{base}/queue/events", stream=True, timeout=60) as response:
         event: dict[str, Any] = {}
-        for line in response.iter_lines(decode_unicode=True):
+        for line in response.iter_lines(chunk_size=None, decode_unicode=True):
             connected.set()
             if line.startswith("id: "):
                 event["id"] = int(line[4:])

@@ -92,6 +92,8 @@ def test_a_forged_token_bans_its_caller_until_an_admin_lifts_it(client: FlaskCli
     again = client.post("/queue/tokens", environ_base={"REMOTE_ADDR": "10.6.6.6"})
     assert (again.status_code, again.json["outcome"]) == (403, "banned")
     take(client, ip="10.0.0.2")  # others are not affected
+    for path in ("/queue", "/queue/", "/queue/events"):  # banned on every queue endpoint
+        assert client.get(path, environ_base={"REMOTE_ADDR": "10.6.6.6"}).status_code == 403
 
     assert client.delete("/queue/bans/10.6.6.6").status_code == 401
     wrong = {"Authorization": "Bearer guess"}
@@ -180,3 +182,15 @@ def test_the_queue_page_is_served_with_its_live_view_and_buttons(client: FlaskCl
     assert 'new EventSource("/queue/events")' in html
     assert 'id="take"' in html
     assert "http" not in html.replace("http-equiv", "")  # nothing from the internet
+
+
+def test_when_all_2600_tokens_are_in_use_the_next_caller_is_told_when_to_retry(
+    client: FlaskClient,
+) -> None:
+    for _ in range(2600):
+        take(client)
+
+    response = client.post("/queue/tokens")
+
+    assert response.status_code == 503
+    assert int(response.headers["Retry-After"]) >= 1

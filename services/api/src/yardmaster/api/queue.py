@@ -115,6 +115,18 @@ def _queue_down(exc: RedisError) -> Response:
     return response
 
 
+@blueprint.before_request
+def refuse_banned_callers() -> Response | None:
+    """Every queue endpoint answers a banned caller 403 (lifting a ban is the operator's)."""
+    if request.method == "DELETE":
+        return None
+    try:
+        ban = turn_queue().ban_of(client_ip(), time.time())
+    except RedisError as exc:
+        return _queue_down(exc)
+    return _banned(ban) if ban is not None else None
+
+
 @blueprint.post("/queue/tokens")
 def take_token() -> Response:
     """Join the tail: 201 ``{"token", "ticket", "position", "status": "ok"}``."""
