@@ -154,8 +154,12 @@ def redeem_token() -> Response:
     body = _body()
     token = str(body.get("token", ""))
     ticket = _ticket(body)
-    picture = f"/queue/images/{token.strip() or 'none'}-{time.time_ns()}.svg"  # made first:
-    # drawn on the fly, so it cannot fail once the turn is consumed
+    name = f"{token.strip() or 'none'}-{time.time_ns()}"
+    try:  # the picture first: a turn is never consumed for a picture that cannot be made
+        kitty_svg(name)
+    except Exception as exc:  # any failure of the picture provider
+        return problem(503, "Service Unavailable", f"no picture can be made now ({exc})")
+    picture = f"/queue/images/{name}.svg"
     try:
         result = turn_queue().redeem(token, client_ip(), time.time(), ticket)
     except RedisError as exc:
