@@ -117,8 +117,9 @@ def _queue_down(exc: RedisError) -> Response:
 
 @blueprint.before_request
 def refuse_banned_callers() -> Response | None:
-    """Every queue endpoint answers a banned caller 403 (lifting a ban is the operator's)."""
-    if request.method == "DELETE":
+    """Every queue endpoint answers a banned caller 403. The changes (POST) check the ban
+    inside their own atomic script; lifting a ban (DELETE) is the operator's."""
+    if request.method != "GET":
         return None
     try:
         ban = turn_queue().ban_of(client_ip(), time.time())
