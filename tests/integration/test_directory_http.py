@@ -3,34 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, func, insert, select, update
 
-from yardmaster.api import create_app, directory
-from yardmaster.api.resources import Resources
+from yardmaster.api import directory
 from yardmaster.shared import queues
 from yardmaster.shared.jobs import JobKind, JobState
 from yardmaster.shared.jobstore import JobStore
-from yardmaster.shared.migrate import head_revision, upgrade_to_head
 from yardmaster.shared.models import Customer, Job, Site
-from yardmaster.shared.redis_client import make_redis
-from yardmaster.shared.settings import load_settings
 
 PROBLEM = "application/problem+json"
-
-
-@pytest.fixture
-def client(redis_url: str, database_url: str, engine: Engine, tmp_path: Path) -> FlaskClient:
-    upgrade_to_head(engine)
-    settings = load_settings(
-        {}, redis_url=redis_url, database_url=database_url, data_dir=str(tmp_path)
-    )
-    app = create_app(settings, Resources(make_redis(redis_url, 1.0), engine, head_revision()))
-    return app.test_client()
 
 
 def body_of(response: Any, status: int) -> Any:

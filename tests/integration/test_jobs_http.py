@@ -22,16 +22,6 @@ from yardmaster.shared.redis_client import make_redis
 from yardmaster.shared.settings import load_settings
 
 
-@pytest.fixture
-def client(redis_url: str, database_url: str, engine: Engine, tmp_path: Path) -> FlaskClient:
-    upgrade_to_head(engine)
-    settings = load_settings(
-        {}, redis_url=redis_url, database_url=database_url, data_dir=str(tmp_path)
-    )
-    app = create_app(settings, Resources(make_redis(redis_url, 1.0), engine, head_revision()))
-    return app.test_client()
-
-
 def create_work(client: FlaskClient, seconds: float = 5.0) -> dict:
     response = client.post("/work", json={"execution_time": seconds})
     assert response.status_code == 202, response.json
