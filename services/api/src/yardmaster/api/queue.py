@@ -60,16 +60,22 @@ def _settings() -> Settings:
 
 
 def turn_queue() -> TurnQueue:
-    """The queue of this API process, over its Redis connection."""
-    settings = _settings()
-    return TurnQueue(
-        resources().redis,
-        QueueSettings(
-            head_seconds=settings.queue_head_seconds,
-            view_seconds=settings.queue_view_seconds,
-            ban_seconds=settings.queue_ban_seconds,
-        ),
-    )
+    """The queue of this API process, over its Redis connection (made once per app: its
+    scripts are hashed when they are registered)."""
+    queue = current_app.extensions.get("yardmaster.turn_queue")
+    if queue is None:
+        settings = _settings()
+        queue = TurnQueue(
+            resources().redis,
+            QueueSettings(
+                head_seconds=settings.queue_head_seconds,
+                view_seconds=settings.queue_view_seconds,
+                ban_seconds=settings.queue_ban_seconds,
+            ),
+        )
+        current_app.extensions["yardmaster.turn_queue"] = queue
+    assert isinstance(queue, TurnQueue)
+    return queue
 
 
 def client_ip() -> str:
