@@ -22,6 +22,26 @@ BACKENDS = ["sqlite", "postgresql"] if POSTGRES_URL else ["sqlite"]
 _database_numbers = itertools.count()
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``one_backend`` run on PostgreSQL only when it is there (it is in CI), so
+    the slowest end-to-end runs are not paid twice; on SQLite otherwise."""
+    if len(BACKENDS) < 2:
+        return
+    dropped = [item for item in items if _sqlite_twin_of_one_backend_test(item)]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [item for item in items if item not in dropped]
+
+
+def _sqlite_twin_of_one_backend_test(item: pytest.Item) -> bool:
+    callspec = getattr(item, "callspec", None)
+    return (
+        item.get_closest_marker("one_backend") is not None
+        and callspec is not None
+        and callspec.params.get("database_url") == "sqlite"
+    )
+
+
 @pytest.fixture(autouse=True)
 def _no_developer_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Tests see none of the developer's YARDMASTER_* variables and never touch ./.data."""

@@ -7,10 +7,14 @@ import datetime as dt
 import itertools
 from typing import Any
 
+import pytest
 import requests
 
 from e2e.stack import Stack, Start, make_stack
 from support import eventually
+
+# slow: on PostgreSQL only when it is configured (tests/conftest.py)
+pytestmark = pytest.mark.one_backend
 
 #: The brief's batch: user, site, execution time (s).
 BRIEF_BATCH = [
