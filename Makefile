@@ -7,7 +7,7 @@ VENV := .venv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 
-.PHONY: help install system-deps run load-sample test lint format bench up down clean
+.PHONY: help install system-deps run load-sample test lint api-fuzz format bench up down clean
 
 help:
 	@echo "make run      install, migrate and run every process locally (API on http://127.0.0.1:8000)"
@@ -16,6 +16,7 @@ help:
 	@echo "make install  create .venv/ with every package installed editable"
 	@echo "make system-deps  Debian packages for browser tests and benchmarks (chromium, wrk)"
 	@echo "make lint     ruff and mypy"
+	@echo "make api-fuzz  schemathesis against a real API from its /openapi.json (a minute or two)"
 	@echo "make bench    run the benchmarks (figures go to BENCHMARKS.md)"
 	@echo "make up/down  the production-like stack with Docker Compose"
 
@@ -43,6 +44,9 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+
+api-fuzz: install
+	$(VENV)/bin/python tools/api_fuzz.py $(ARGS)
 
 format: install
 	$(VENV)/bin/ruff check --fix .

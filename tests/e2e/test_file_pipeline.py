@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import redis
 import requests
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine, func, insert, select
 
 from e2e.stack import Start
@@ -19,9 +20,22 @@ from yardmaster.file_worker.core.stats import Stats
 from yardmaster.shared.fileclaims import FileClaims
 from yardmaster.shared.models import FileLedger, StoreStatus, StoreTimezone
 
+# slow: on PostgreSQL only when it is configured (tests/conftest.py)
+pytestmark = pytest.mark.one_backend
+
 LINE = re.compile(
     r"^Files processed: (\d+), Total Time: ([\d.]+), Sum of Squares: ([\d.]+)$", re.MULTILINE
 )
+
+
+def scrape(base: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """One scrape of the API's /metrics: (name, labels) -> value."""
+    text = requests.get(f"{base}/metrics", timeout=5).text
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
 
 
 def done_records(redis_url: str, bucket: Path) -> dict[str, dict]:
@@ -94,6 +108,12 @@ def test_workers_started_before_the_simulator_commit_all_96_files_exactly_once(
     files = requests.get(f"{base}/files?state=done", timeout=5).json()
     assert files["total"] == 96
     assert all(f["attempts"] >= 1 and f["worker"] in by_worker for f in files["items"])
+    files_request = frozenset({("endpoint", "/files"), ("method", "GET"), ("status", "200")})
+    for _ in range(4):  # whichever gunicorn worker answers, it reports every worker's requests
+        metrics = scrape(base)
+        assert metrics[("yardmaster_files_total", frozenset({("state", "done")}))] == 96
+        assert metrics[("yardmaster_file_attempts_total", frozenset())] >= 96
+        assert metrics[("yardmaster_http_request_duration_seconds_count", files_request)] == 1
 
     def workers_statistics() -> list[dict] | None:
         live = requests.get(f"{base}/workers", timeout=5).json()["workers"]

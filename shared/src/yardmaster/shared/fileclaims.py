@@ -77,7 +77,8 @@ class FileClaims:
 
     def __init__(self, client: redis.Redis, directory: Path) -> None:
         self.client = client
-        self.prefix = keys.files_namespace(bucket_id(directory))
+        self.bucket = bucket_id(directory)
+        self.prefix = keys.files_namespace(self.bucket)
         self._claim = client.register_script(_CLAIM)
         self._renew = client.register_script(_RENEW)
         self._complete = client.register_script(_COMPLETE)
@@ -136,3 +137,11 @@ class FileClaims:
     def attempts(self, file: str) -> int:
         """How many times ``file`` was claimed."""
         return int(self.client.hget(self.prefix + "attempts", file) or 0)
+
+    def count_lease_loss(self) -> int:
+        """Count one lease lost by its worker in this bucket; the new total (``/metrics``)."""
+        return int(self.client.incr(keys.file_lease_losses_key(self.bucket)))
+
+    def lease_losses(self) -> int:
+        """How many leases of this bucket were lost by their worker."""
+        return int(self.client.get(keys.file_lease_losses_key(self.bucket)) or 0)

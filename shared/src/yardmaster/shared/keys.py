@@ -43,13 +43,21 @@ def job_lease_key(job_id: str) -> str:
 
 
 #: File claims, one namespace per bucket directory (``bucket`` = a hash of its absolute path):
-#: ``lease:<file>`` (owner token), ``fence`` (counter), ``done`` and ``attempts`` (hashes).
+#: ``lease:<file>`` (owner token), ``fence`` (counter: claims taken, so attempts made),
+#: ``done`` and ``attempts`` (hashes), ``lease-losses`` (counter, below).
 FILES = PREFIX + "files:{bucket}:"
+#: Counter of file leases their worker lost (renewal refused or overdue, completion refused).
+FILE_LEASE_LOSSES = FILES + "lease-losses"
 
 
 def files_namespace(bucket: str) -> str:
     """The key prefix of one bucket's file claims."""
     return FILES.format(bucket=bucket)
+
+
+def file_lease_losses_key(bucket: str) -> str:
+    """The lease-loss counter of one bucket's file workers."""
+    return FILE_LEASE_LOSSES.format(bucket=bucket)
 
 
 #: Jobs of one site holding a run slot (set of job ids), and its jobs parked until a slot frees

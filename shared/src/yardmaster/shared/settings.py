@@ -11,20 +11,23 @@ import os
 import socket
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import redis
-from pydantic import Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from yardmaster.shared.access import TokenTable
 from yardmaster.shared.errors import ConfigurationError
 
 ENV_PREFIX = "YARDMASTER_"
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 REDIS_SCHEMES = ("redis", "rediss", "unix")
 DATABASE_BACKENDS = ("sqlite", "postgresql")
+#: Settings whose value a configuration error never repeats (it would land in logs).
+SECRET_FIELDS = frozenset({"api_tokens", "admin_token"})
 
 
 class Settings(BaseSettings):
@@ -63,7 +66,9 @@ class Settings(BaseSettings):
     queue_view_seconds: float = Field(default=60.0, gt=0, le=86400)
     queue_ban_seconds: float = Field(default=3600.0, gt=0, le=365 * 86400)
     trusted_proxies: int = Field(default=0, ge=0, le=10)
-    admin_token: str = ""
+    metrics_dir: Path | None = None
+    api_tokens: Annotated[TokenTable, NoDecode] = Field(default_factory=TokenTable.empty)
+    admin_token: str = Field(default="", repr=False)
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -82,6 +87,14 @@ class Settings(BaseSettings):
             redis.ConnectionPool.from_url(value)
         except ValueError as exc:
             raise ValueError(f"not a Redis URL ({exc})") from None
+        return value
+
+    @field_validator("admin_token")
+    @classmethod
+    def _admin_token_is_no_customers(cls, value: str, info: ValidationInfo) -> str:
+        tokens = info.data.get("api_tokens")
+        if isinstance(tokens, TokenTable):
+            tokens.with_admin_token(value)  # refuses a customer's token
         return value
 
     @field_validator("database_url")
@@ -116,9 +129,19 @@ class Settings(BaseSettings):
         return self.files_dir
 
     @property
+    def access_tokens(self) -> TokenTable:
+        """Every token the API accepts: ``YARDMASTER_API_TOKENS`` plus the admin token."""
+        return self.api_tokens.with_admin_token(self.admin_token)
+
+    @property
     def run_dir(self) -> Path:
         """Where processes leave their liveness files for container healthchecks."""
         return self.data_dir / "run"
+
+    @property
+    def api_metrics_dir(self) -> Path:
+        """Where the API's gunicorn workers share their request metrics (emptied at start)."""
+        return (self.metrics_dir or self.run_dir / "api-metrics").expanduser().absolute()
 
 
 def normalise_database_url(url: str) -> str:
@@ -163,6 +186,7 @@ def _configuration_error(exc: ValidationError, values: Mapping[str, Any]) -> Con
     first = exc.errors()[0]
     field = str(first["loc"][0]) if first["loc"] else "settings"
     variable = ENV_PREFIX + field.upper()
-    shown = values.get(field, "")
     message = str(first["msg"]).removeprefix("Value error, ")
-    return ConfigurationError(variable, f"{message} (got {shown!r})")
+    if field in SECRET_FIELDS:
+        return ConfigurationError(variable, message)
+    return ConfigurationError(variable, f"{message} (got {values.get(field, '')!r})")

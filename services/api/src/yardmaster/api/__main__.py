@@ -16,6 +16,7 @@ from gunicorn.app.base import BaseApplication
 
 from yardmaster.api.app import create_app
 from yardmaster.api.gunicorn_conf import gunicorn_options
+from yardmaster.api.metrics import use_multiprocess_dir
 from yardmaster.shared import lifecycle
 from yardmaster.shared.services import Service
 from yardmaster.shared.settings import Settings
@@ -53,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     overrides = {k: v for k, v in (("api_port", args.port), ("api_host", args.host)) if v}
     settings = lifecycle.start(Service.API, **overrides)
     lifecycle.connect_database(Service.API, settings).dispose()
+    use_multiprocess_dir(settings.api_metrics_dir)
     log.info("serving on http://%s:%d", settings.api_host, settings.api_port)
     ApiServer(settings, gunicorn_options(settings, settings.api_host, settings.api_port)).run()
     return 0

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, jsonify
+from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from yardmaster.api import (
+    auth,
+    dashboard,
     data,
     directory,
     events,
     files,
     health,
     jobs,
+    jsonbody,
+    metrics,
+    openapi,
     problems,
     queue,
     reports,
@@ -31,6 +36,8 @@ def create_app(settings: Settings | None = None, resources: Resources | None = N
     app.config["SETTINGS"] = settings
     app.extensions["yardmaster"] = resources or Resources.from_settings(settings)
     problems.register(app)
+    app.json = jsonbody.JSONProvider(app)  # a body nested too deeply is a 400, not a 500
+    app.register_blueprint(auth.blueprint)  # first: its check runs before any other
     app.register_blueprint(health.blueprint)
     app.register_blueprint(events.blueprint)
     app.register_blueprint(jobs.blueprint)
@@ -39,28 +46,10 @@ def create_app(settings: Settings | None = None, resources: Resources | None = N
     app.register_blueprint(files.blueprint)
     app.register_blueprint(directory.blueprint)
     app.register_blueprint(queue.blueprint)
+    metrics.register(app)
+    openapi.register(app)
+    app.register_blueprint(dashboard.blueprint)
     if settings.trusted_proxies:  # the client address from X-Forwarded-For, set by them only
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies)  # type: ignore[method-assign]
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_mb * 1024 * 1024
-    app.add_url_rule("/", "index", index)
     return app
-
-
-def index() -> Response:
-    """What this service is and where to go next."""
-    return jsonify(
-        service="yardmaster-api",
-        links={
-            "health": "/healthz",
-            "readiness": "/readyz",
-            "processes": "/status",
-            "jobs": "/jobs",
-            "job_events": "/jobs/events",
-            "trigger_report": "/trigger_report",
-            "files": "/files",
-            "workers": "/workers",
-            "sites": "/sites",
-            "customers": "/customers",
-            "queue": "/queue",
-        },
-    )

@@ -7,7 +7,10 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
+from yardmaster.api import schemas
+from yardmaster.api.auth import owner_scope
 from yardmaster.api.jobs import accepted, create_job, settings
+from yardmaster.api.openapi import document, job_links
 from yardmaster.api.problems import problem
 from yardmaster.shared import outputs
 from yardmaster.shared.imports import HeaderError, ImportMode, ImportTable, map_columns, read_header
@@ -18,6 +21,13 @@ blueprint = Blueprint("data", __name__)
 
 
 @blueprint.post("/imports")
+@document(
+    form=schemas.ImportForm,
+    ok={202: schemas.Job},
+    errors=[400, 413],
+    tags=["data"],
+    links={202: job_links("$response.body#/id")},
+)
 def create_import() -> Response:
     """Multipart ``file`` + ``table`` (+ ``mode`` replace|append): 202 with the import job."""
     try:
@@ -60,6 +70,13 @@ def _choice(name: str, enum: type[ImportTable] | type[ImportMode], default: Any)
 
 
 @blueprint.post("/exports")
+@document(
+    json=schemas.ExportBody,
+    ok={202: schemas.Job},
+    errors=[400],
+    tags=["data"],
+    links={202: job_links("$response.body#/id")},
+)
 def create_export() -> Response:
     """``{"from": ..., "till": ...}`` (ISO dates or times, UTC unless a zone is given): 202."""
     body = request.get_json(silent=True)
@@ -74,7 +91,7 @@ def create_export() -> Response:
     if start >= end:
         return problem(400, "Bad Request", "'from' must be before 'till'")
     params = {"from": start.isoformat(), "till": end.isoformat()}
-    return accepted(create_job(JobKind.EXPORT, params))
+    return accepted(create_job(JobKind.EXPORT, params, owner=owner_scope()))
 
 
 def _instant(body: dict[str, Any], name: str) -> dt.datetime:
@@ -87,4 +104,7 @@ def _instant(body: dict[str, Any], name: str) -> dt.datetime:
         value = dt.datetime.fromisoformat(raw.strip().replace(" UTC", "Z"))
     except ValueError:
         raise ValueError(f"'{name}' is not an ISO 8601 date or time: {raw!r}") from None
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+    try:
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is before the first instant there is
+        raise ValueError(f"'{name}' is out of range: {raw!r}") from None

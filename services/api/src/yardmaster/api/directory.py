@@ -36,6 +36,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import BadRequest
 
+from yardmaster.api import schemas
+from yardmaster.api.arguments import MAX_WHOLE, whole_number
+from yardmaster.api.auth import current_principal
+from yardmaster.api.openapi import customer_links, document, site_links
 from yardmaster.api.problems import problem
 from yardmaster.api.resources import resources
 from yardmaster.shared.directory import active_records, queued_jobs
@@ -412,9 +416,10 @@ def _positive_int(name: str, default: int) -> int:
     raw = request.args.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or int(raw) < 1:
-        raise bad_request(f"{name} must be a whole number of at least 1, not {raw!r}")
-    return int(raw)
+    value = whole_number(raw)
+    if value is None:
+        raise bad_request(f"{name} must be a whole number from 1 to {MAX_WHOLE}, not {raw!r}")
+    return value
 
 
 def pagination() -> tuple[int, int]:
@@ -467,12 +472,20 @@ def name_taken(name: str, site_id: int) -> str:
 
 
 @blueprint.get("/sites")
+@document(query=schemas.PageQuery, ok={200: schemas.SitePage}, errors=[400], tags=["directory"])
 def list_sites() -> Response:
     """Sites by id, a page at a time."""
     return listing(select(Site).order_by(Site.id), Views.site, "directory.list_sites")
 
 
 @blueprint.post("/sites")
+@document(
+    json=schemas.one_or_many(SiteInput, "SitesBody"),
+    ok={201: schemas.SitesCreated},
+    errors=[400, 409],
+    tags=["directory"],
+    links={201: site_links("$response.body#/id")},
+)
 def create_sites() -> Response:
     """One site (a JSON object) or several (a JSON list): all of them, or none."""
     body = json_body()
@@ -530,6 +543,7 @@ def _create_sites(
 
 
 @blueprint.get("/sites/<int:site_id>")
+@document(ok={200: schemas.Site}, errors=[404], tags=["directory"])
 def get_site(site_id: int) -> Response:
     """One site, with its active record count and volume tier."""
     with Session(resources().engine) as session:
@@ -537,6 +551,7 @@ def get_site(site_id: int) -> Response:
 
 
 @blueprint.route("/sites/<int:site_id>", methods=["PUT", "PATCH"])
+@document(json=SitePatch, ok={200: schemas.Site}, errors=[400, 404, 409], tags=["directory"])
 def update_site(site_id: int) -> Response:
     """PUT replaces every field (``name`` required); PATCH changes only the fields sent."""
     fields = given_fields(SiteInput if request.method == "PUT" else SitePatch, "site")
@@ -554,6 +569,7 @@ def update_site(site_id: int) -> Response:
 
 
 @blueprint.delete("/sites/<int:site_id>")
+@document(ok={204: None}, errors=[404, 409], tags=["directory"])
 def delete_site(site_id: int) -> Response:
     """Delete a site that has no customers left."""
 
@@ -594,6 +610,12 @@ def no_site(index: int | None, site_id: int) -> FieldError:
 
 
 @blueprint.get("/customers")
+@document(
+    query=schemas.CustomersQuery,
+    ok={200: schemas.CustomerPage},
+    errors=[400],
+    tags=["directory"],
+)
 def list_customers() -> Response:
     """Customers by id, a page at a time; filtered by ``site_id`` and ``active=true|false``."""
     query = select(Customer).order_by(Customer.id)
@@ -609,6 +631,13 @@ def list_customers() -> Response:
 
 
 @blueprint.post("/customers")
+@document(
+    json=schemas.one_or_many(CustomerInput, "CustomersBody"),
+    ok={201: schemas.CustomersCreated},
+    errors=[400, 409],
+    tags=["directory"],
+    links={201: customer_links("$response.body#/id")},
+)
 def create_customers() -> Response:
     """One customer (a JSON object) or several (a JSON list): all of them, or none."""
     body = json_body()
@@ -652,13 +681,23 @@ def _create_customers(
 
 
 @blueprint.get("/customers/<int:customer_id>")
+@document(ok={200: schemas.Customer}, errors=[404], tags=["directory"])
 def get_customer(customer_id: int) -> Response:
-    """One customer, with its queued jobs and tiers."""
+    """One customer, with its queued jobs and tiers (a customer token: itself only)."""
+    principal = current_principal()
+    if principal is not None and principal.customer_id not in (None, customer_id):
+        raise not_found("customer", customer_id)
     with Session(resources().engine) as session:
         return jsonify(Views(session).customer(get_customer_row(session, customer_id)))
 
 
 @blueprint.route("/customers/<int:customer_id>", methods=["PUT", "PATCH"])
+@document(
+    json=CustomerPatch,
+    ok={200: schemas.Customer},
+    errors=[400, 404, 409],
+    tags=["directory"],
+)
 def update_customer(customer_id: int) -> Response:
     """PUT replaces every field (``site_id``, ``name`` required); PATCH only those sent."""
     fields = given_fields(CustomerInput if request.method == "PUT" else CustomerPatch, "customer")
@@ -676,6 +715,7 @@ def update_customer(customer_id: int) -> Response:
 
 
 @blueprint.delete("/customers/<int:customer_id>")
+@document(ok={204: None}, errors=[404, 409], tags=["directory"])
 def delete_customer(customer_id: int) -> Response:
     """Delete a customer none of whose jobs is still queued, running or held."""
 

@@ -15,6 +15,9 @@ import redis
 from flask import Blueprint, Response, request
 from redis.exceptions import RedisError
 
+from yardmaster.api import schemas
+from yardmaster.api.auth import owner_scope
+from yardmaster.api.openapi import EVENT_STREAM, document
 from yardmaster.api.problems import problem
 from yardmaster.api.resources import resources
 from yardmaster.shared import keys
@@ -28,9 +31,18 @@ RETRY_MS = 2000
 
 
 @blueprint.get("/jobs/events")
+@document(
+    query=schemas.JobEventsQuery,
+    ok={200: None},
+    media={200: EVENT_STREAM},
+    errors=[503],
+    tags=["jobs"],
+)
 def job_events() -> Response:
-    """Stream ``event: job`` messages (``data`` = the job's JSON); ``?job=<id>`` for one job."""
-    only = request.args.get("job")
+    """Stream ``event: job`` messages (``data`` = the job's JSON); ``?job=<id>`` for one job.
+
+    A customer's stream carries its own jobs only."""
+    only, owner = request.args.get("job"), owner_scope()
     client = resources().redis
     try:
         pubsub = client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
@@ -42,13 +54,13 @@ def job_events() -> Response:
         response.headers["Retry-After"] = "2"
         return response
     return Response(
-        _stream(pubsub, only),
+        _stream(pubsub, only, owner),
         mimetype="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 
 
-def _stream(pubsub: redis.client.PubSub, only: str | None) -> Iterator[str]:
+def _stream(pubsub: redis.client.PubSub, only: str | None, owner: str | None) -> Iterator[str]:
     try:
         yield f"retry: {RETRY_MS}\n: connected\n\n"
         last_sent = time.monotonic()
@@ -61,7 +73,7 @@ def _stream(pubsub: redis.client.PubSub, only: str | None) -> Iterator[str]:
                     else str(message["data"])
                 )
                 job = json.loads(data)
-                if only is None or job["id"] == only:
+                if (only is None or job["id"] == only) and (owner is None or job["owner"] == owner):
                     yield f"id: {job['id']}.{job['state_version']}\nevent: job\ndata: {data}\n\n"
                     last_sent = time.monotonic()
             if time.monotonic() - last_sent >= KEEPALIVE_SECONDS:

@@ -8,6 +8,9 @@ from flask import Blueprint, Response, jsonify, request
 from redis.exceptions import RedisError
 from sqlalchemy import func, select
 
+from yardmaster.api import schemas
+from yardmaster.api.arguments import MAX_WHOLE, whole_number
+from yardmaster.api.openapi import document
 from yardmaster.api.problems import problem
 from yardmaster.api.resources import resources
 from yardmaster.shared import keys
@@ -20,14 +23,15 @@ STATES = ("loaded", "done", "quarantined")
 
 
 @blueprint.get("/files")
+@document(query=schemas.FilesQuery, ok={200: schemas.FilePage}, errors=[400], tags=["files"])
 def list_files() -> Response:
     """Ledger rows by name, filtered by ``state`` and ``worker``, with attempts from Redis."""
     state, worker = request.args.get("state"), request.args.get("worker")
     if state is not None and state not in STATES:
         return problem(400, "Bad Request", f"state must be one of {', '.join(STATES)}")
     page = request.args.get("page", "1")
-    if not page.isdigit() or int(page) < 1:
-        return problem(400, "Bad Request", "page must be a whole number of at least 1")
+    if whole_number(page) is None:
+        return problem(400, "Bad Request", f"page must be a whole number from 1 to {MAX_WHOLE}")
     query = select(FileLedger)
     if state:
         query = query.where(FileLedger.state == state)
@@ -67,6 +71,7 @@ def _add_attempts(items: list[dict[str, Any]]) -> None:
 
 
 @blueprint.get("/workers")
+@document(ok={200: schemas.Workers}, errors=[503], tags=["files"])
 def list_workers() -> Response:
     """Live file workers: their current file and statistics."""
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from yardmaster.api.metrics import mark_worker_dead
 from yardmaster.shared.logs import logging_config
 from yardmaster.shared.services import Service
 from yardmaster.shared.settings import Settings
@@ -31,12 +32,19 @@ def gunicorn_options(settings: Settings, host: str, port: int) -> dict[str, Any]
         "preload_app": False,
         "accesslog": "-",
         "access_log_format": '%(h)s "%(r)s" %(s)s %(b)s %(M)sms',
+        "logger_class": "yardmaster.api.accesslog.RedactingLogger",  # hides ?access_token=
         "logconfig_dict": logging_config(Service.API, settings.instance, settings.log_level),
         "proc_name": "yardmaster-api",
         # gunicorn's control socket (under $HOME) is not used; containers have no home to write.
         "control_socket_disable": True,
         "worker_tmp_dir": "/dev/shm" if _has_dev_shm() else None,
+        "child_exit": _child_exit,
     }
+
+
+def _child_exit(server: Any, worker: Any) -> None:
+    """A worker is gone: its live metric values leave the shared /metrics folder."""
+    mark_worker_dead(worker.pid)
 
 
 def _has_dev_shm() -> bool:

@@ -10,6 +10,8 @@ from flask import Blueprint, Response, jsonify
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
+from yardmaster.api import schemas
+from yardmaster.api.openapi import document
 from yardmaster.api.problems import problem
 from yardmaster.api.resources import resources
 from yardmaster.shared.db import check_database, describe_database_error
@@ -21,12 +23,14 @@ blueprint = Blueprint("health", __name__)
 
 
 @blueprint.get("/healthz")
+@document(ok={200: schemas.Alive}, tags=["health"])
 def healthz() -> Response:
     """Alive: answers as long as the process serves HTTP, whatever its dependencies do."""
     return jsonify(status="ok")
 
 
 @blueprint.get("/readyz")
+@document(ok={200: schemas.Ready}, errors=[503], tags=["health"])
 def readyz() -> Response:
     """Ready when Redis answers PING and the database answers at the current schema.
 
@@ -66,6 +70,7 @@ def _check_database() -> dict[str, Any]:
 
 
 @blueprint.get("/status")
+@document(ok={200: schemas.Processes}, errors=[503], tags=["health"])
 def status() -> Response:
     """The Yardmaster processes whose heartbeat is current, grouped by service."""
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlencode
 
@@ -10,6 +11,10 @@ from flask import Blueprint, Response, current_app, jsonify, request, send_file,
 from redis.exceptions import RedisError
 from sqlalchemy import Connection, select
 
+from yardmaster.api import schemas
+from yardmaster.api.arguments import MAX_WHOLE, whole_number
+from yardmaster.api.auth import current_principal, may_see, owner_scope
+from yardmaster.api.openapi import RESULT_FILE, document, job_links
 from yardmaster.api.problems import problem
 from yardmaster.api.resources import resources
 from yardmaster.shared import outputs, scheduling
@@ -22,7 +27,7 @@ from yardmaster.shared.jobbus import (
     send_control,
 )
 from yardmaster.shared.jobs import Action, Decision, JobKind, JobState, Outcome
-from yardmaster.shared.jobstore import JobStore
+from yardmaster.shared.jobstore import JobStore, Page
 from yardmaster.shared.models import Customer, Job, Site
 from yardmaster.shared.placement import place_new_job
 from yardmaster.shared.preemption import make_room
@@ -57,6 +62,7 @@ def accepted(job: Job, status: int = 202) -> Response:
 
 
 @blueprint.get("/jobs")
+@document(query=schemas.JobsQuery, ok={200: schemas.JobPage}, errors=[400], tags=["jobs"])
 def list_jobs() -> Response:
     """Jobs, newest first, filtered by ``state``, ``kind`` and ``owner`` (repeatable)."""
     try:
@@ -66,9 +72,7 @@ def list_jobs() -> Response:
         kinds = _choices("kind", JobKind)
     except ValueError as exc:
         return problem(400, "Bad Request", str(exc))
-    found = store().listing(
-        states=states, kinds=kinds, owner=request.args.get("owner"), page=page, per_page=per_page
-    )
+    found = _visible_listing(states, kinds, page, per_page)
     body: dict[str, Any] = {
         "items": [job_view(job) for job in found.jobs],
         "total": found.total,
@@ -80,13 +84,23 @@ def list_jobs() -> Response:
     return jsonify(body)
 
 
+def _visible_listing(states: list[str], kinds: list[str], page: int, per_page: int) -> Page:
+    """The listing the caller may see: a customer's own jobs only (another ``owner``: none)."""
+    requested, mine = request.args.get("owner"), owner_scope()
+    if mine is not None and requested not in (None, mine):
+        return Page([], 0, page, per_page)
+    owner = requested if mine is None else mine
+    return store().listing(states=states, kinds=kinds, owner=owner, page=page, per_page=per_page)
+
+
 def _positive_int(name: str, default: int) -> int:
     raw = request.args.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or int(raw) < 1:
-        raise ValueError(f"{name} must be a whole number of at least 1, not {raw!r}")
-    return int(raw)
+    value = whole_number(raw)
+    if value is None:
+        raise ValueError(f"{name} must be a whole number from 1 to {MAX_WHOLE}, not {raw!r}")
+    return value
 
 
 def _choices(name: str, enum: type[JobState] | type[JobKind]) -> list[str]:
@@ -105,15 +119,20 @@ def _page_link(page: int, per_page: int) -> str:
 
 
 @blueprint.get("/jobs/<job_id>")
+@document(ok={200: schemas.Job}, errors=[404], tags=["jobs"])
 def get_job(job_id: str) -> Response:
     """One job: state, progress, timestamps, links."""
     job = store().get(job_id)
-    return accepted(job, 200) if job is not None else not_found(job_id)
+    return accepted(job, 200) if job is not None and may_see(job) else not_found(job_id)
 
 
 @blueprint.post("/jobs/<job_id>/<any(pause, resume, stop):action>")
+@document(ok={200: schemas.Job, 202: schemas.Job}, errors=[404, 409], tags=["jobs"])
 def control_job(job_id: str, action: str) -> Response:
     """Pause, resume or stop a job, as the transition table decides."""
+    seen = store().get(job_id)
+    if seen is None or not may_see(seen):
+        return not_found(job_id)
     applied = store().apply(job_id, Action(action))
     if applied is None:
         return not_found(job_id)
@@ -160,10 +179,11 @@ def after_transition(job: Job, action: Action) -> Job:
 
 
 @blueprint.get("/jobs/<job_id>/result")
+@document(ok={200: None}, media={200: RESULT_FILE}, errors=[404, 409, 410], tags=["jobs"])
 def job_result(job_id: str) -> Response:
     """The finished job's result file, downloaded under its proper name."""
     job = store().get(job_id)
-    if job is None:
+    if job is None or not may_see(job):
         return not_found(job_id)
     if job.state != JobState.FINISHED:
         detail = f"the job is {job.state}; its result exists once it is finished"
@@ -172,12 +192,22 @@ def job_result(job_id: str) -> Response:
         return conflict(job, detail)
     if not job.result_path:
         return problem(404, "Not Found", "this job finished without a result file")
-    path = outputs.result_dir(settings().files, job.id) / _file_name(job.result_path)
-    if not path.is_file():
+    path = result_file(job.id, _file_name(job.result_path))
+    if path is None:
         return problem(410, "Gone", "the result file no longer exists")
     return send_file(
         path, mimetype=job.result_type, as_attachment=True, download_name=job.result_name
     )
+
+
+def result_file(job_id: str, name: str) -> Path | None:
+    """The file ``name`` of the job's result folder, if it is a regular file inside it.
+
+    Resolved first, so neither ``..`` nor a symbolic link can lead a download elsewhere.
+    """
+    folder = outputs.result_dir(settings().files, job_id).resolve()
+    path = (folder / name).resolve()
+    return path if path.parent == folder and path.is_file() else None
 
 
 def _file_name(result_path: str) -> str:
@@ -186,6 +216,13 @@ def _file_name(result_path: str) -> str:
 
 
 @blueprint.post("/work")
+@document(
+    json=schemas.WorkBody,
+    ok={202: schemas.WorkCreated},
+    errors=[400],
+    tags=["jobs"],
+    links={202: job_links("$response.body#/id")},
+)
 def create_work() -> Response:
     """Simulated work: ``{"execution_time": seconds, "customer": id, "site": id}``, or a list
     of such objects (all accepted, or none). ``customer`` and ``site`` go together."""
@@ -194,6 +231,9 @@ def create_work() -> Response:
     if not items:
         return problem(400, "Bad Request", "no jobs given")
     many = isinstance(body, list)
+    items, refused = _for_caller(items)
+    if refused is not None:
+        return refused
     with resources().engine.connect() as connection:
         errors = [
             e for i, item in enumerate(items) if (e := _work_error(connection, item, i, many))
@@ -217,6 +257,23 @@ def create_work() -> Response:
     return accepted(jobs[0])
 
 
+def _for_caller(items: list[Any]) -> tuple[list[Any], Response | None]:
+    """A customer's work is its own: ``customer`` and ``site`` are filled in when left out;
+    naming another customer is 403."""
+    principal = current_principal()
+    if principal is None or principal.customer_id is None:
+        return items, None
+    own = principal.customer_id
+    if any(isinstance(item, dict) and item.get("customer", own) != own for item in items):
+        detail = f"this token submits work for its own customer ({own}) only"
+        return items, problem(403, "Forbidden", detail)
+    with resources().engine.connect() as connection:
+        site = connection.scalar(select(Customer.site_id).where(Customer.id == own))
+    if site is None:
+        return items, problem(403, "Forbidden", f"customer {own} of this token does not exist")
+    return [{"customer": own, "site": site, **i} if isinstance(i, dict) else i for i in items], None
+
+
 def _work_error(connection: Connection, item: Any, index: int, many: bool) -> str | None:
     where = f"item {index}: " if many else ""
     if not isinstance(item, dict):
@@ -228,7 +285,11 @@ def _work_error(connection: Connection, item: Any, index: int, many: bool) -> st
     if isinstance(value, bool) or not isinstance(value, int | float):
         return f"{where}execution_time must be a number of seconds"
     try:
-        scheduling.job_class(float(value))
+        seconds = float(value)
+    except OverflowError:  # an integer beyond every float: out of range as well
+        seconds = math.inf
+    try:
+        scheduling.job_class(seconds)
     except ValueError as exc:
         return f"{where}{exc}"
     return _customer_error(connection, item.get("customer"), item.get("site"), where)
@@ -243,6 +304,8 @@ def _customer_error(connection: Connection, customer: Any, site: Any, where: str
     for name, value in (("customer", customer), ("site", site)):
         if isinstance(value, bool) or not isinstance(value, int):
             return f"{where}{name} must be the id (a whole number) of an existing {name}"
+        if not 1 <= value <= MAX_WHOLE:  # no such id; the database would refuse the value
+            return f"{where}no {name} {value}"
     if connection.scalar(select(Site.id).where(Site.id == site)) is None:
         return f"{where}no site {site}"
     owner_site = connection.scalar(select(Customer.site_id).where(Customer.id == customer))
@@ -260,9 +323,12 @@ def create_job(
     customer_id: int | None = None,
     site_id: int | None = None,
     job_id: str | None = None,
+    owner: str | None = None,
 ) -> Job:
     """Record a queued job where the scheduling policy places it, then enqueue its first
-    segment (a lost enqueue is redone by the reaper, so the job is never lost)."""
+    segment (a lost enqueue is redone by the reaper, so the job is never lost).
+
+    ``owner`` (who may see and control it) is the customer's id when a customer is given."""
     job_store = store()
     with resources().engine.connect() as connection:
         placement = place_new_job(
@@ -272,7 +338,7 @@ def create_job(
         kind,
         params,
         placement.queue,
-        owner=None if customer_id is None else str(customer_id),
+        owner=owner if customer_id is None else str(customer_id),
         site=None if site_id is None else str(site_id),
         priority=placement.priority,
         job_id=job_id,

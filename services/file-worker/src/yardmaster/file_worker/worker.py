@@ -186,6 +186,8 @@ class FileWorker:
             self.current = None
         if interrupted:
             self._abandon(lease)
+            if renewer.lost.is_set():
+                self._count_lease_loss(lease)
             why = "lease lost" if renewer.lost.is_set() else "shutting down"
             log.warning("%s: attempt given up (%s); not counted", lease.file, why)
             return
@@ -204,6 +206,8 @@ class FileWorker:
             log.warning("%s: completion not confirmed (%s); not counted", lease.file, exc)
             return
         if outcome is not Claim.OURS:
+            if outcome is Claim.TAKEN:  # the lease expired before the completion reached Redis
+                self._count_lease_loss(lease)
             log.warning("%s: completion refused (%s); not counted", lease.file, outcome.name)
             return
         self.known_done.add(lease.file)
@@ -212,6 +216,13 @@ class FileWorker:
         log.info("%s: done (%.4f min, %d rows)", lease.file, content.minutes, rows)
         if self.stats.due:
             self.say(self.stats.line())
+
+    def _count_lease_loss(self, lease: Lease) -> None:
+        """Count the loss for ``/metrics``; best effort (a loss often comes with Redis trouble)."""
+        try:
+            self.claims.count_lease_loss()
+        except RedisError as exc:
+            log.warning("%s: lease loss not counted (%s)", lease.file, exc)
 
     def _abandon(self, lease: Lease) -> None:
         """Give the file back now; if Redis cannot be told, the lease simply expires."""

@@ -1,0 +1,114 @@
+"""Access control at the API's edge: one check before every request, and ``GET /whoami``.
+
+The check classifies the request (:func:`yardmaster.api.policy.need_of`), finds who its
+token speaks for and answers 401 or 403 problem documents; views then ask
+:func:`current_principal`, :func:`owner_scope` or :func:`may_see` what the caller may see.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
+from flask.blueprints import BlueprintSetupState
+
+from yardmaster.api import schemas
+from yardmaster.api.openapi import document
+from yardmaster.api.policy import Access, Refusal, may_see_owner, need_of, presented_token, refusal
+from yardmaster.api.problems import problem
+from yardmaster.shared.access import Principal, TokenTable
+from yardmaster.shared.models import Job
+from yardmaster.shared.settings import Settings
+
+log = logging.getLogger(__name__)
+blueprint = Blueprint("auth", __name__)
+
+TOKENS_KEY = "yardmaster.access_tokens"
+ACCESS_KEY = "yardmaster.access"
+
+
+@blueprint.record_once
+def _install(state: BlueprintSetupState) -> None:
+    """Read the tokens once per application, and say loudly when the API runs open."""
+    app = state.app
+    settings = app.config["SETTINGS"]
+    assert isinstance(settings, Settings)
+    app.extensions[TOKENS_KEY] = settings.access_tokens
+    app.extensions[ACCESS_KEY] = Access.TOKENS if settings.api_tokens else Access.OPEN
+    if settings.api_tokens:
+        log.info(
+            "access tokens required; principals: %s", ", ".join(settings.api_tokens.principals())
+        )
+    else:
+        log.warning(
+            "the API is OPEN: anyone who can reach it can read every job and report, change "
+            "data and control jobs; set YARDMASTER_API_TOKENS to require tokens"
+        )
+
+
+def _tokens(app: Flask) -> TokenTable:
+    tokens = app.extensions[TOKENS_KEY]
+    assert isinstance(tokens, TokenTable)
+    return tokens
+
+
+def _access(app: Flask) -> Access:
+    return Access(app.extensions[ACCESS_KEY])
+
+
+@blueprint.before_app_request
+def check_access() -> Response | None:
+    """Let the request through, or answer 401/403; remember who it speaks for in ``g``."""
+    token = presented_token(
+        request.method, request.headers.get("Authorization"), request.args.get("access_token")
+    )
+    tokens = _tokens(current_app)
+    g.principal = tokens.identify(token)
+    if request.url_rule is None:  # unknown path or method: routing answers 404 or 405
+        return None
+    denied = refusal(
+        need_of(request.method, request.path),
+        _access(current_app),
+        g.principal,
+        presented=token is not None,
+        admin_exists=tokens.has_admin,
+    )
+    return None if denied is None else _refused(denied, presented=token is not None)
+
+
+def _refused(denied: Refusal, *, presented: bool) -> Response:
+    title = "Unauthorized" if denied.status == 401 else "Forbidden"
+    response = problem(denied.status, title, denied.detail)
+    if denied.status == 401:
+        response.headers["WWW-Authenticate"] = (
+            'Bearer error="invalid_token"' if presented else "Bearer"
+        )
+    return response
+
+
+def current_principal() -> Principal | None:
+    """Who the current request's token speaks for (None: no valid token, the API runs open)."""
+    principal = g.get("principal")
+    return principal if isinstance(principal, Principal) else None
+
+
+def owner_scope() -> str | None:
+    """The job owner the caller is limited to (a customer's id), or None for no limit."""
+    principal = current_principal()
+    return None if principal is None else principal.owner
+
+
+def may_see(job: Job) -> bool:
+    """True if the caller may see and control ``job`` (others' jobs are answered 404)."""
+    return may_see_owner(current_principal(), job.owner)
+
+
+@blueprint.get("/whoami")
+@document(ok={200: schemas.WhoAmI}, tags=["service"])
+def whoami() -> Response:
+    """How the API runs (``open`` or ``tokens``) and who the presented token speaks for."""
+    principal = current_principal()
+    return jsonify(
+        access=_access(current_app).value,
+        principal=None if principal is None else principal.name,
+    )

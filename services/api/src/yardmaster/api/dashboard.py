@@ -1,0 +1,77 @@
+"""``GET /``: the dashboard page to browsers, the JSON index to API clients.
+
+The page is plain HTML shipped in the package (``pages/dashboard.html``); its scripts and
+styles are the app's static files (``static/``, served by Flask at ``/static/``), so nothing
+is fetched from another host.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib.resources import files as resources_files
+
+from flask import Blueprint, Response, jsonify, request
+
+from yardmaster.api import schemas
+from yardmaster.api.openapi import HTML, document
+from yardmaster.shared.imports import ImportMode, ImportTable
+from yardmaster.shared.jobs import TERMINAL_STATES, Action, JobKind, JobState
+
+blueprint = Blueprint("dashboard", __name__)
+
+#: Where an API client goes next from ``/``.
+LINKS = {
+    "dashboard": "/",
+    "health": "/healthz",
+    "readiness": "/readyz",
+    "processes": "/status",
+    "whoami": "/whoami",
+    "jobs": "/jobs",
+    "job_events": "/jobs/events",
+    "trigger_report": "/trigger_report",
+    "imports": "/imports",
+    "exports": "/exports",
+    "files": "/files",
+    "workers": "/workers",
+    "sites": "/sites",
+    "customers": "/customers",
+    "queue": "/queue",
+    "openapi": "/openapi.json",
+    "docs": "/docs",
+    "metrics": "/metrics",
+}
+
+
+@cache
+def page() -> str:
+    """The dashboard HTML with the job contract (states, kinds, tables) written into it, so
+    the page's scripts never keep their own copy."""
+    contract = {
+        "states": [s.value for s in JobState],
+        "terminal_states": sorted(s.value for s in TERMINAL_STATES),
+        "kinds": [k.value for k in JobKind],
+        "actions": [a.value for a in Action],
+        "import_tables": [t.value for t in ImportTable],
+        "import_modes": [m.value for m in ImportMode],
+    }
+    html = resources_files("yardmaster.api").joinpath("pages/dashboard.html").read_text()
+    return html.replace("{{ contract }}", json.dumps(contract).replace("<", "\\u003c"))
+
+
+def wants_html() -> bool:
+    """True when the caller prefers HTML to JSON (a browser); ``*/*`` or no Accept means JSON."""
+    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
+    return best == "text/html"
+
+
+@blueprint.get("/")
+@document(ok={200: schemas.Index}, media={200: HTML}, tags=["service"])
+def index() -> Response:
+    """The dashboard (to browsers) or what this service is and where to go next (JSON)."""
+    if wants_html():
+        response = Response(page(), mimetype="text/html")
+    else:
+        response = jsonify(service="yardmaster-api", links=LINKS)
+    response.vary.add("Accept")
+    return response

@@ -1,0 +1,302 @@
+"""The API's OpenAPI 3.1 description, generated from the code by spectree: ``/openapi.json``,
+and interactive docs at ``/docs`` (Swagger UI shipped inside the package: no CDN).
+
+Views are documented, not wrapped: :func:`document` runs spectree's ``validate`` decorator
+only to record the models, then copies what it recorded onto the view and returns the view
+itself. So the views keep checking their own input and answering problem documents, and
+streams and file downloads pass through untouched.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from http import HTTPStatus
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any, Final, TypeVar
+
+from flask import Flask, Response, current_app, jsonify
+from pydantic import BaseModel, ConfigDict, Field
+from spectree import Response as SpecResponse
+from spectree import SecurityScheme, SecuritySchemeData, SpecTree, Tag
+from spectree.utils import parse_code
+
+from yardmaster.api.policy import Need, need_of
+from yardmaster.api.problems import PROBLEM_MEDIA_TYPE
+
+V = TypeVar("V", bound=Callable[..., Any])
+SPEC_KEY = "yardmaster.openapi"
+PATH_PARAMETER = re.compile(r"\{[^}/]+\}")
+
+#: A body that is no JSON model: media type -> JSON schema of the body.
+Media = Mapping[str, dict[str, Any]]
+TEXT: Final = {"type": "string"}
+CSV: Final[Media] = {"text/csv": TEXT}
+RESULT_FILE: Final[Media] = {"text/csv": TEXT, "application/json": {}}
+EVENT_STREAM: Final[Media] = {"text/event-stream": TEXT}
+HTML: Final[Media] = {"text/html": TEXT}
+SVG: Final[Media] = {"image/svg+xml": TEXT}
+PROMETHEUS: Final[Media] = {"text/plain": TEXT}
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document: how the API answers every error (members may be added)."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "example": {
+                "type": "about:blank",
+                "title": "Not Found",
+                "status": 404,
+                "detail": "no job 8d0c",
+            }
+        },
+    )
+
+    type: str = Field("about:blank", description="about:blank: the title is the status's phrase")
+    title: str = Field(description="the HTTP status phrase")
+    status: int = Field(ge=400, le=599, description="the HTTP status code")
+    detail: str | None = Field(None, description="what went wrong, for a person to read")
+
+
+#: The security of an operation by what the access policy says it needs.
+SECURITY: Final[dict[Need, list[dict[str, list[str]]]]] = {
+    Need.TOKEN: [{"bearerAuth": []}],
+    Need.ADMIN: [{"bearerAuth": ["admin"]}],
+    Need.ADMIN_ALWAYS: [{"bearerAuth": ["admin"]}],
+}
+SECURITY_SCHEMES: Final = {
+    "bearerAuth": {"type": "http", "scheme": "bearer"},
+    "accessToken": {"type": "apiKey", "in": "query", "name": "access_token"},
+}
+#: GET requests may present their token as ``?access_token=`` (EventSource, download links).
+QUERY_TOKEN: Final[dict[str, list[str]]] = {"accessToken": []}
+
+DESCRIPTION: Final = """\
+Yardmaster runs, watches and controls long jobs (store uptime reports, CSV imports and
+exports, simulated work), ingests timed files with scaled workers, and serves a fair turn queue.
+
+**Errors** are RFC 9457 problem documents (`application/problem+json`).
+
+**Access.** When the server is configured with `YARDMASTER_API_TOKENS`, every endpoint that
+changes something and every job or report read needs `Authorization: Bearer <token>` (GET
+requests may pass `?access_token=<token>` instead). A customer's token sees and controls only
+that customer's jobs (others answer 404); endpoints marked with the `admin` role need the admin
+token (a customer token gets 403). Without the setting the API runs open and ignores tokens.
+"""
+
+TAGS: Final = {
+    "health": "Liveness, readiness and the live processes",
+    "jobs": "Long-running jobs: list, watch, pause, resume, stop, fetch the result",
+    "reports": "Store uptime reports",
+    "data": "CSV imports and exports of store data",
+    "files": "The file ingestion pipeline",
+    "directory": "Sites and their customers",
+    "queue": "The fair turn queue",
+    "service": "About the service itself",
+}
+
+
+def _version() -> str:
+    try:
+        return version("yardmaster-api")
+    except PackageNotFoundError:  # running from a source tree that is not installed
+        return "0.0.0"
+
+
+SPEC: Final = SpecTree(
+    "flask",
+    title="Yardmaster API",
+    version=_version(),
+    description=DESCRIPTION,
+    path="docs",
+    mode="strict",  # only documented views: an undocumented endpoint is missing from the spec
+    annotations=False,
+    naming_strategy=lambda model: model.__name__,
+    nested_naming_strategy=lambda _parent, child: child,
+    security_schemes=[
+        SecurityScheme(name=name, data=SecuritySchemeData.parse_obj(data))
+        for name, data in SECURITY_SCHEMES.items()
+    ],
+    validation_error_status=400,
+    validation_error_model=Problem,
+)
+
+
+class Responses(SpecResponse):
+    """spectree's responses, each under its real media type: problem documents as
+    ``application/problem+json``, files and streams as their own types, with links."""
+
+    def __init__(
+        self,
+        models: Mapping[int, type[BaseModel] | None],
+        media: Mapping[int, Media],
+        links: Mapping[int, dict[str, Any]],
+    ) -> None:
+        super().__init__(**{f"HTTP_{code}": model for code, model in models.items()})
+        self.media = media
+        self.links = links
+
+    def generate_spec(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        spec: dict[str, Any] = super().generate_spec(*args, **kwargs)
+        for code, model in self.code_models.items():
+            if model is Problem:
+                content = spec[parse_code(code)]["content"]
+                content[PROBLEM_MEDIA_TYPE] = content.pop("application/json")
+        for status, media in self.media.items():
+            entry = spec.setdefault(str(status), {"description": HTTPStatus(status).phrase})
+            contents = entry.setdefault("content", {})
+            contents.update({kind: {"schema": schema} for kind, schema in media.items()})
+        for status, links in self.links.items():
+            spec[str(status)]["links"] = links
+        return spec
+
+
+def document(
+    *,
+    ok: Mapping[int, type[BaseModel] | None],
+    errors: Iterable[int] = (),
+    media: Mapping[int, Media] | None = None,
+    query: type[BaseModel] | None = None,
+    json: type[BaseModel] | None = None,
+    form: type[BaseModel] | None = None,
+    tags: Sequence[str] = (),
+    links: Mapping[int, dict[str, Any]] | None = None,
+) -> Callable[[V], V]:
+    """Describe a view in the OpenAPI document without changing what it does.
+
+    ``ok``: each success status and its JSON model (None: no JSON body); ``media``: bodies
+    of other types by status; ``errors``: statuses answered with a problem document;
+    ``links``: OpenAPI links by status. Who may call it (and so 401 and 403) comes from the
+    access policy when the document is served.
+    """
+    problems = set(errors)
+    models: dict[int, type[BaseModel] | None] = {**dict.fromkeys(sorted(problems), Problem)}
+    models.update(ok)
+    responses = Responses(models, media or {}, links or {})
+
+    def decorate(view: V) -> V:
+        recorder = SPEC.validate(
+            query=query,
+            json=json,
+            form=form,
+            resp=responses,
+            tags=[Tag(name=tag, description=TAGS[tag]) for tag in tags],
+            skip_validation=True,
+        )(view)
+        if 400 not in problems:  # spectree adds its validation error status: we have none
+            responses.code_models.pop("HTTP_400", None)
+        recorded = {k: v for k, v in vars(recorder).items() if k != "__wrapped__"}
+        view.__dict__.update(recorded)
+        return view
+
+    return decorate
+
+
+def _links(value: str, parameter: str, targets: Mapping[str, tuple[str, str]]) -> dict[str, Any]:
+    """OpenAPI links passing ``value`` (a runtime expression) as ``parameter`` to each target
+    (name -> (method, path)); they let clients, and the fuzzer, follow a created resource."""
+    return {
+        name: {
+            "operationRef": "#/paths/" + path.replace("~", "~0").replace("/", "~1") + "/" + method,
+            "parameters": {parameter: value},
+        }
+        for name, (method, path) in targets.items()
+    }
+
+
+def job_links(value: str) -> dict[str, Any]:
+    """Links from an answer naming a job (``value``) to reading and controlling it."""
+    return _links(
+        value,
+        "job_id",
+        {
+            "GetJob": ("get", "/jobs/{job_id}"),
+            "ControlJob": ("post", "/jobs/{job_id}/{action}"),
+            "GetJobResult": ("get", "/jobs/{job_id}/result"),
+        },
+    )
+
+
+def report_links(value: str) -> dict[str, Any]:
+    """Links from a started report (``value``: its id) to its status and its job."""
+    return {
+        **_links(value, "report_id", {"GetReport": ("get", "/get_report")}),
+        **_links(value, "job_id", {"GetJob": ("get", "/jobs/{job_id}")}),
+    }
+
+
+def site_links(value: str) -> dict[str, Any]:
+    """Links from a created site (``value``: its id) to reading, changing and deleting it."""
+    path = "/sites/{site_id}"
+    methods = {"GetSite": "get", "PutSite": "put", "PatchSite": "patch", "DeleteSite": "delete"}
+    return _links(value, "site_id", {name: (m, path) for name, m in methods.items()})
+
+
+def customer_links(value: str) -> dict[str, Any]:
+    """Links from a created customer (``value``: its id) to reading, changing, deleting it."""
+    path = "/customers/{customer_id}"
+    methods = {
+        "GetCustomer": "get",
+        "PutCustomer": "put",
+        "PatchCustomer": "patch",
+        "DeleteCustomer": "delete",
+    }
+    return _links(value, "customer_id", {name: (m, path) for name, m in methods.items()})
+
+
+@functools.cache
+def _docs_page() -> str:
+    template: str = SPEC.config.page_templates["swagger"]
+    return template.format(
+        spec_url="/openapi.json", spec_path="docs", **SPEC.config.swagger_oauth2_config()
+    )
+
+
+def with_access(spec: dict[str, Any]) -> dict[str, Any]:
+    """``spec`` with each operation's security, and its 401 and 403 answers, as the access
+    policy decides for its method and path (path parameters stand in as ``1``)."""
+    spec = copy.deepcopy(spec)
+    problem = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": f"#/components/schemas/{Problem.__name__}"}}}
+    for path, operations in spec["paths"].items():
+        sample = PATH_PARAMETER.sub("1", path)
+        for method, operation in operations.items():
+            need = need_of(method.upper(), sample)
+            if need is Need.OPEN:
+                operation["security"] = []
+                continue
+            security = list(SECURITY[need])
+            if method == "get" and need is Need.TOKEN:
+                security.append(QUERY_TOKEN)
+            operation["security"] = security
+            for status in (401, 403):
+                answer = {"description": HTTPStatus(status).phrase, "content": problem}
+                operation["responses"].setdefault(str(status), answer)
+    return spec
+
+
+def _document_of(app: Flask) -> dict[str, Any]:
+    spec = app.extensions.get(SPEC_KEY)
+    if spec is None:
+        spec = app.extensions[SPEC_KEY] = with_access(SPEC.spec)
+    assert isinstance(spec, dict)
+    return spec
+
+
+def openapi_json() -> Response:
+    """The OpenAPI 3.1 document of this API."""
+    return jsonify(_document_of(current_app))
+
+
+def docs() -> Response:
+    """Swagger UI on ``/openapi.json``, with its scripts and styles inlined (no CDN)."""
+    return Response(_docs_page(), mimetype="text/html")
+
+
+def register(app: Flask) -> None:
+    """Serve ``/openapi.json`` and ``/docs`` (both open to anyone)."""
+    app.add_url_rule("/openapi.json", "openapi_json", openapi_json)
+    app.add_url_rule("/docs", "openapi_docs", docs)

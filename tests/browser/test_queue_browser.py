@@ -1,0 +1,50 @@
+"""The turn queue page in two browsers at once: served strictly in turn, watched live."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from browsing import screenshot, start_api
+from playwright.sync_api import BrowserContext, Page, expect
+
+from e2e.stack import Start
+
+
+@pytest.fixture(scope="module")
+def base(module_start: Start, module_redis_url: str, module_dir: Path) -> str:
+    return start_api(module_start, redis_url=module_redis_url, data_dir=str(module_dir / "data"))
+
+
+def queue_page(new_context: Callable[..., BrowserContext], base: str) -> Page:
+    page = new_context().new_page()
+    page.goto(base + "/queue/")
+    expect(page.locator("#me")).to_have_text("You have no token.")
+    return page
+
+
+def test_two_browsers_take_tokens_and_are_served_in_turn_while_the_second_sees_its_place_move(
+    new_context: Callable[..., BrowserContext], base: str
+) -> None:
+    first, second = queue_page(new_context, base), queue_page(new_context, base)
+
+    first.get_by_role("button", name="Get a token").click()
+    expect(first.locator("#me")).to_contain_text("is at the head")
+    second.get_by_role("button", name="Get a token").click()
+    expect(second.locator("#me")).to_contain_text("is number 2 in the queue")
+    expect(first.locator("#board .token")).to_have_count(2)  # each sees the other's token live
+    screenshot(second, "queue-second-waiting")
+
+    first.get_by_role("button", name="Redeem").click()
+    expect(first.locator("#picture img")).to_be_visible()
+    expect(second.locator("#me")).to_contain_text("is next")
+    screenshot(first, "queue-first-served")
+
+    first.get_by_role("button", name="Done looking").click()
+    expect(second.locator("#me")).to_have_text(re.compile(r"is at the head: \d+ s left"))
+    second.get_by_role("button", name="Redeem").click()
+    expect(second.locator("#picture img")).to_be_visible()
+    expect(first.locator("#board .token")).to_have_count(0)
+    screenshot(second, "queue-second-served")
