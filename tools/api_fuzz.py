@@ -142,7 +142,8 @@ def schemathesis_command(
     if args.seed is not None:
         command += ["--seed", str(args.seed)]
     if args.report_dir:
-        command += ["--report", "junit", "--report-dir", args.report_dir]
+        report_dir = str(Path(args.report_dir).resolve())
+        command += ["--report", "junit", "--report-dir", report_dir]
     return command + list(args.extra)
 
 
@@ -185,7 +186,8 @@ def fuzz(args: argparse.Namespace, folder: Path, redis_url: str) -> int:
             config = folder / "schemathesis.toml"
             config.write_text(CONFIG)
             command = schemathesis_command(base, admin_token, args, config)
-            status = subprocess.run(command, check=False).returncode
+            # run in the temporary folder: schemathesis keeps its cache (.schemathesis/) there
+            status = subprocess.run(command, check=False, cwd=folder).returncode
         finally:
             api.terminate()
             api.wait(timeout=30)

@@ -14,9 +14,8 @@ from typing import Any
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
-from yardmaster.api.app import create_app
 from yardmaster.api.gunicorn_conf import gunicorn_options
-from yardmaster.api.metrics import use_multiprocess_dir
+from yardmaster.api.metrics_dir import use_multiprocess_dir
 from yardmaster.shared import lifecycle
 from yardmaster.shared.services import Service
 from yardmaster.shared.settings import Settings
@@ -38,6 +37,10 @@ class ApiServer(BaseApplication):  # type: ignore[misc]
                 self.cfg.set(key, value)
 
     def load(self) -> Flask:
+        # imported here, in the worker: the application imports prometheus-client, which must
+        # not be imported before the main process has set its multiprocess folder
+        from yardmaster.api.app import create_app
+
         return create_app(self.settings)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from yardmaster.api.metrics import mark_worker_dead
+from yardmaster.api.metrics_dir import mark_worker_dead
 from yardmaster.shared.logs import logging_config
 from yardmaster.shared.services import Service
 from yardmaster.shared.settings import Settings

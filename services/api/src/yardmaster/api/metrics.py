@@ -3,7 +3,7 @@
 Two sources: the state of the platform, read from the database and Redis at scrape time by
 :class:`~yardmaster.api.collector.StateCollector`, and the latency of the HTTP requests this
 API served, measured in process. Under gunicorn the latter lives in every worker, so the
-server shares it through prometheus-client's multiprocess mode (:func:`use_multiprocess_dir`,
+server shares it through prometheus-client's multiprocess mode (:mod:`.metrics_dir`,
 called by ``python -m yardmaster.api`` before the workers start); an application without it
 (the Flask test client) keeps its own registry.
 """
@@ -11,9 +11,7 @@ called by ``python -m yardmaster.api`` before the workers start); an application
 from __future__ import annotations
 
 import logging
-import os
 import time
-from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, request
@@ -24,10 +22,10 @@ from prometheus_client import (
     Histogram,
     generate_latest,
     multiprocess,
-    values,
 )
 
 from yardmaster.api.collector import StateCollector
+from yardmaster.api.metrics_dir import multiprocess_enabled
 from yardmaster.api.openapi import PROMETHEUS, document
 from yardmaster.api.queue import turn_queue
 from yardmaster.api.resources import resources
@@ -37,39 +35,9 @@ from yardmaster.shared.settings import Settings
 log = logging.getLogger(__name__)
 blueprint = Blueprint("metrics", __name__)
 
-#: prometheus-client's own variable: the folder its multiprocess mode shares values through.
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 #: Endpoint label of requests that matched no route (their paths would be unbounded labels).
 UNMATCHED = "unmatched"
 _EXTENSION = "yardmaster.metrics"
-
-
-def use_multiprocess_dir(directory: Path) -> None:
-    """Make every process started from now on share its in-process metrics through ``directory``.
-
-    Called once by the server's main process before gunicorn forks its workers: empties the
-    folder (an earlier run's files would add to this run's counts) and exports
-    ``PROMETHEUS_MULTIPROC_DIR`` to the workers. prometheus-client picks its value storage when
-    it is imported, which importing this package has already done, so the pick is made again
-    (the library looks it up at each metric's creation; its own tests swap it the same way).
-    """
-    directory.mkdir(parents=True, exist_ok=True)
-    for stale in directory.glob("*.db"):
-        stale.unlink()
-    os.environ[MULTIPROC_ENV] = str(directory)
-    values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
-    log.info("request metrics of the workers shared through %s", directory)
-
-
-def mark_worker_dead(pid: int) -> None:
-    """Tell the multiprocess mode a worker is gone (gunicorn's ``child_exit`` hook)."""
-    if os.environ.get(MULTIPROC_ENV):
-        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
-
-
-def multiprocess_enabled() -> bool:
-    """True when this process writes its metrics to the shared folder."""
-    return bool(os.environ.get(MULTIPROC_ENV))
 
 
 class RequestMetrics:

@@ -30,6 +30,7 @@ V = TypeVar("V", bound=Callable[..., Any])
 SPEC_KEY = "yardmaster.openapi"
 PATH_PARAMETER = re.compile(r"\{[^}/]+\}")
 
+URI_TOO_LONG: Final = "URI Too Long: answered by the HTTP server as an HTML page"
 #: A body that is no JSON model: media type -> JSON schema of the body.
 Media = Mapping[str, dict[str, Any]]
 TEXT: Final = {"type": "string"}
@@ -47,12 +48,14 @@ class Problem(BaseModel):
     model_config = ConfigDict(
         extra="allow",
         json_schema_extra={
-            "example": {
-                "type": "about:blank",
-                "title": "Not Found",
-                "status": 404,
-                "detail": "no job 8d0c",
-            }
+            "examples": [
+                {
+                    "type": "about:blank",
+                    "title": "Not Found",
+                    "status": 404,
+                    "detail": "no job 8d0c",
+                }
+            ]
         },
     )
 
@@ -278,10 +281,20 @@ def with_access(spec: dict[str, Any]) -> dict[str, Any]:
     return spec
 
 
+def with_server_answers(spec: dict[str, Any]) -> dict[str, Any]:
+    """``spec`` with what the HTTP server (gunicorn) answers before the API sees a request:
+    414 as an HTML page, for a request line over 4,094 bytes (a URL with a long query)."""
+    too_long = {"description": URI_TOO_LONG, "content": {"text/html": {"schema": TEXT}}}
+    for operations in spec["paths"].values():
+        for operation in operations.values():
+            operation["responses"].setdefault("414", too_long)
+    return spec
+
+
 def _document_of(app: Flask) -> dict[str, Any]:
     spec = app.extensions.get(SPEC_KEY)
     if spec is None:
-        spec = app.extensions[SPEC_KEY] = with_access(SPEC.spec)
+        spec = app.extensions[SPEC_KEY] = with_server_answers(with_access(SPEC.spec))
     assert isinstance(spec, dict)
     return spec
 
