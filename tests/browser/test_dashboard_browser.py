@@ -246,6 +246,7 @@ def test_a_file_workers_statistics_line_appears_in_the_files_view(
     expect(page.locator("#files-table tbody tr").first).to_be_visible()
     expect(page.locator("#timeline svg rect.file").first).to_be_attached()
     expect(page.locator("#files-counts")).to_contain_text("done")
+    expect(page.locator("#files-arriving")).to_contain_text("arriving")  # the API sees the bucket
     screenshot(page, "files")
     assert not page.errors  # type: ignore[attr-defined]
     simulator.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 from redis.exceptions import RedisError
 from sqlalchemy import func, select
 
@@ -14,12 +14,16 @@ from yardmaster.api.openapi import document
 from yardmaster.api.problems import problem
 from yardmaster.api.resources import resources
 from yardmaster.shared import keys
+from yardmaster.shared.bucket import is_bucket_file
+from yardmaster.shared.fileclaims import bucket_id
 from yardmaster.shared.heartbeat import live_processes
 from yardmaster.shared.models import FileLedger
 from yardmaster.shared.services import Service
 
 blueprint = Blueprint("files", __name__)
 STATES = ("loaded", "done", "quarantined")
+#: At most this many arriving files are listed (oldest first); ``total`` counts them all.
+ARRIVING_SHOWN = 100
 
 
 @blueprint.get("/files")
@@ -68,6 +72,27 @@ def _add_attempts(items: list[dict[str, Any]]) -> None:
     except RedisError:
         for item in items:
             item["attempts"] = None
+
+
+@blueprint.get("/files/arriving")
+@document(ok={200: schemas.ArrivingFiles}, tags=["files"])
+def arriving_files() -> Response:
+    """Files in the bucket that no worker has loaded yet, oldest first (the bucket folder is
+    the configured one: no client input reaches the filesystem)."""
+    bucket = current_app.config["SETTINGS"].bucket
+    try:
+        names = sorted(e.name for e in bucket.iterdir() if e.is_file() and is_bucket_file(e.name))
+    except OSError:  # not mounted here (or not created yet): nothing to show, and said so
+        return jsonify(items=[], total=0, bucket_visible=False)
+    with resources().engine.connect() as connection:
+        recorded = set(
+            connection.scalars(
+                select(FileLedger.name).where(FileLedger.bucket == bucket_id(bucket))
+            )
+        )
+    arriving = [name for name in names if name not in recorded]
+    items = [{"name": name} for name in arriving[:ARRIVING_SHOWN]]
+    return jsonify(items=items, total=len(arriving), bucket_visible=True)
 
 
 @blueprint.get("/workers")

@@ -104,6 +104,25 @@ class Job(BaseModel):
     links: dict[str, str]
 
 
+class HistoryEntry(BaseModel):
+    """One change of a job's state; the first entry is its creation (``from`` null)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    state: JobState
+    from_: JobState | None = Field(alias="from", description="the state left; null at creation")
+    at: Instant
+    reason: str | None = Field(
+        description="why or by whom, when known: pause requested, worker rw-1 claimed it, ..."
+    )
+
+
+class JobDetail(Job):
+    """A job as ``GET /jobs/<id>`` gives it: with its history of states, oldest first."""
+
+    history: list[HistoryEntry]
+
+
 class JobPage(BaseModel):
     items: list[Job]
     total: int
@@ -230,6 +249,16 @@ class FilePage(BaseModel):
     total: int
     page: int
     per_page: int
+
+
+class ArrivingFile(BaseModel):
+    name: str
+
+
+class ArrivingFiles(BaseModel):
+    items: list[ArrivingFile] = Field(description="the oldest 100 files no worker has loaded")
+    total: int
+    bucket_visible: bool = Field(description="false when the bucket is not mounted here")
 
 
 class FilesQuery(BaseModel):

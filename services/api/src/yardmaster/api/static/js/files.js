@@ -55,6 +55,18 @@ function renderFiles(items, processing) {
       el("td", { class: "wrap" }, f.error || ""))));
 }
 
+/** Files in the bucket that no worker has loaded yet (claimed ones show under Workers). */
+function renderArriving(arriving) {
+  const box = document.getElementById("files-arriving");
+  if (!arriving.bucket_visible) {
+    box.replaceChildren(el("span", { class: "muted" }, "The bucket folder is not visible to the API."));
+    return;
+  }
+  const names = arriving.items.slice(0, 5).map((f) => f.name).join(", ");
+  box.replaceChildren(el("strong", {}, `${arriving.total} arriving`),
+    arriving.total ? ` (not loaded yet): ${names}${arriving.total > 5 ? ", …" : ""}` : " (none waiting)");
+}
+
 function renderTimeline(items) {
   const days = items.map((f) => f.name.slice(0, 10)).sort();
   const day = days[days.length - 1];
@@ -78,8 +90,10 @@ function renderTimeline(items) {
 
 async function refresh() {
   try {
-    const [{ workers }, newest, done, quarantined] = await Promise.all(
-      [getJson("/workers"), newestFiles(), count("done"), count("quarantined")]);
+    const [{ workers }, newest, done, quarantined, arriving] = await Promise.all([
+      getJson("/workers"), newestFiles(), count("done"), count("quarantined"),
+      getJson("/files/arriving")]);
+    renderArriving(arriving);
     const processing = new Set(workers.map((w) => w.current_file).filter(Boolean));
     renderWorkers(workers);
     renderFiles(newest.items, processing);
