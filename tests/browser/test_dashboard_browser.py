@@ -193,6 +193,7 @@ def test_a_report_is_paused_and_resumed_from_the_jobs_table_then_read_and_downlo
     history = page.locator("#detail-history tbody")
     for state in ("queued", "paused", "resuming", "running", "finished"):
         expect(history).to_contain_text(state)
+    expect(history).to_contain_text("pause requested")  # the server's history, with reasons
     screenshot(page, "job-detail")
 
     page.get_by_role("link", name="Reports", exact=True).click()

@@ -230,6 +230,13 @@ def test_jobs_show_prints_the_jobs_state_and_progress(api: Stack, imported: obje
     assert f"id:       {job_id}" in lines
     assert "state:    finished" in lines
     assert any(line.startswith("progress: 100%") for line in lines)
+    history = lines[lines.index("history:") + 1 :]
+    assert history[0].split() == ["STATE", "FROM", "AT", "REASON"]
+    assert [row.split()[:2] for row in history[1:]] == [
+        ["queued", "-"],
+        ["running", "queued"],
+        ["finished", "running"],
+    ]
 
 
 def test_a_work_job_is_paused_resumed_and_stopped_then_further_control_is_a_conflict(

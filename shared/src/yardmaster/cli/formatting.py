@@ -116,10 +116,15 @@ def _params(params: Any) -> str:
     return ", ".join(f"{key}={text(value)}" for key, value in params.items())
 
 
+#: The fields of a history entry (``GET /jobs/<id>``) in the order they are read; others follow.
+HISTORY_FIELDS = ("state", "from", "at", "reason")
+
+
 def history_table(entries: Sequence[Any]) -> str:
     """A job's history (a list of objects) as a table of their fields, in the order given."""
     dicts = [e for e in entries if isinstance(e, Mapping)]
-    headers: list[str] = []
+    present = {key for entry in dicts for key in entry}
+    headers = [key for key in HISTORY_FIELDS if key in present]
     for entry in dicts:
         headers += [key for key in entry if key not in headers]
     rows = [

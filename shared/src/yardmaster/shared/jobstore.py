@@ -3,6 +3,9 @@
 Each change is ``UPDATE jobs SET ... WHERE id = :id AND state IN (...) [AND attempt = :a]``;
 its row count decides a race, so two requests (or a request and a worker) cannot both win.
 Every change bumps ``state_version``, the job's ETag and the id of its events.
+
+Every change of state also adds a ``job_history`` row in the same transaction, only when
+the update applied; the update itself returns the state it moved from (``previous_state``).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, select, update
 from sqlalchemy.orm import Session
 
+from yardmaster.shared.jobhistory import Change, creation, history_reason
 from yardmaster.shared.jobs import (
     CLAIMABLE_STATES,
     HELD_STATES,
@@ -26,7 +30,7 @@ from yardmaster.shared.jobs import (
     Outcome,
     decide,
 )
-from yardmaster.shared.models import Job
+from yardmaster.shared.models import Job, JobHistory
 
 #: How many times a request re-reads and re-decides after losing a race.
 MAX_RACE_RETRIES = 5
@@ -139,12 +143,20 @@ class JobStore:
         )
         with Session(self.engine, expire_on_commit=False) as session, session.begin():
             session.add(job)
+            session.flush()  # the job's row before the history row that refers to it
+            session.add(creation(job))
         return job
 
     def get(self, job_id: str) -> Job | None:
         """The job with ``job_id``, or None."""
         with Session(self.engine, expire_on_commit=False) as session:
             return session.get(Job, job_id)
+
+    def history(self, job_id: str) -> list[JobHistory]:
+        """The job's changes of state, oldest first (empty for an unknown job)."""
+        query = select(JobHistory).where(JobHistory.job_id == job_id).order_by(JobHistory.id)
+        with Session(self.engine, expire_on_commit=False) as session:
+            return list(session.scalars(query).all())
 
     def listing(
         self,
@@ -183,35 +195,49 @@ class JobStore:
         fence: int | None = None,
         version: int | None = None,
         connection: Connection | None = None,
+        reason: str | None = None,
         **values: Any,
     ) -> bool:
         """Move the job to ``to`` if it is in one of ``sources`` (and at attempt ``fence``,
         and unchanged since ``version`` was read).
 
-        Returns whether this call won. ``values`` are further columns to set.
+        Returns whether this call won. ``values`` are further columns to set. A won change of
+        state is added to the job's history in the same transaction (``reason`` or what
+        :func:`history_reason` makes of ``values``); a state kept (a requeue, a promotion) is not.
         """
+        now = utcnow()
         statement = (
             update(Job)
             .where(Job.id == job_id, Job.state.in_([str(s) for s in sources]))
+            # SET reads the row as it was: previous_state gets the state being left.
             .values(
-                state=str(to), state_version=Job.state_version + 1, updated_at=utcnow(), **values
+                previous_state=Job.state,
+                state=str(to),
+                state_version=Job.state_version + 1,
+                updated_at=now,
+                **values,
             )
+            .returning(Job.previous_state, Job.attempt)
         )
         if fence is not None:
             statement = statement.where(Job.attempt == fence)
         if version is not None:
             statement = statement.where(Job.state_version == version)
+        change = Change(job_id, to, now, history_reason(to, values, reason))
         if connection is not None:
-            return connection.execute(statement).rowcount == 1
+            return change.make(connection, statement)
         with self.engine.begin() as own:
-            return own.execute(statement).rowcount == 1
+            return change.make(own, statement)
 
-    def apply(self, job_id: str, action: Action) -> tuple[Decision, Job] | None:
+    def apply(
+        self, job_id: str, action: Action, by: str | None = None
+    ) -> tuple[Decision, Job] | None:
         """Decide ``action`` on the job's current state and, if it is a transition, make it.
 
         A lost race re-reads the job and decides again. Returns the decision and the job as
-        it is afterwards, or None for an unknown job.
+        it is afterwards, or None for an unknown job. ``by`` (who asked) goes to the history.
         """
+        reason = f"{action.value} requested" + (f" by {by}" if by else "")
         for _ in range(MAX_RACE_RETRIES):
             job = self.get(job_id)
             if job is None:
@@ -221,17 +247,20 @@ class JobStore:
                 return decision, job
             assert decision.to_state is not None
             values = transition_columns(decision.to_state)
-            if self.transition(job_id, [JobState(job.state)], decision.to_state, **values):
+            if self.transition(
+                job_id, [JobState(job.state)], decision.to_state, reason=reason, **values
+            ):
                 changed = self.get(job_id)
                 assert changed is not None
                 return decision, changed
         raise RuntimeError(f"job {job_id}: lost {MAX_RACE_RETRIES} races in a row")
 
-    def claim(self, job_id: str) -> Job | None:
+    def claim(self, job_id: str, worker: str | None = None) -> Job | None:
         """Take a queued or resuming job for running: state running, attempt + 1.
 
         Returns the claimed job (its ``attempt`` is the fencing token) or None when the job
-        is no longer claimable (paused, stopped, taken by another segment).
+        is no longer claimable (paused, stopped, taken by another segment). ``worker`` (who
+        claims) goes to the history.
         """
         job = self.get(job_id)
         if job is None or JobState(job.state) not in CLAIMABLE_STATES:
@@ -241,8 +270,14 @@ class JobStore:
             "started_at": func.coalesce(Job.started_at, utcnow()),
             "progress_message": "running",
         }
+        who = f"worker {worker}" if worker else "a worker"
         won = self.transition(
-            job_id, CLAIMABLE_STATES, JobState.RUNNING, fence=job.attempt, **claimed
+            job_id,
+            CLAIMABLE_STATES,
+            JobState.RUNNING,
+            fence=job.attempt,
+            reason=f"{who} claimed it (attempt {job.attempt + 1})",
+            **claimed,
         )
         return self.get(job_id) if won else None
 

@@ -123,6 +123,8 @@ class Job(Base):
     site: Mapped[str | None] = mapped_column(String(128))
     params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     state: Mapped[str] = mapped_column(String(16))
+    #: The state before the latest transition (so that one statement tells who it moved from).
+    previous_state: Mapped[str | None] = mapped_column(String(16))
     #: Bumped on every change of the row; the ETag of the job and the id of its events.
     state_version: Mapped[int] = mapped_column(Integer, default=0)
     #: Fencing token: incremented by every claim; every write by a worker must match it.
@@ -161,6 +163,24 @@ class Job(Base):
     #: Attempts that crashed or lost their worker (``attempt`` also counts pauses and yields);
     #: the job fails when this reaches ``max_attempts``.
     failures: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class JobHistory(Base):
+    """One change of a job's state, written in the transaction that made it (creation first)."""
+
+    __tablename__ = "job_history"
+    __table_args__ = (Index("ix_job_history_job", "job_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    #: None for the entry of the job's creation.
+    from_state: Mapped[str | None] = mapped_column(String(16))
+    to_state: Mapped[str] = mapped_column(String(16))
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    #: Why or by whom, when known: "pause requested", "worker rw-1 claimed (attempt 2)".
+    reason: Mapped[str | None] = mapped_column(String(256))
+    #: The job's attempt (its fencing token) once the change was made.
+    attempt: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class Site(Base):

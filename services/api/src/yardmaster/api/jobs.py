@@ -26,6 +26,7 @@ from yardmaster.shared.jobbus import (
     publish_job,
     send_control,
 )
+from yardmaster.shared.jobhistory import history_view
 from yardmaster.shared.jobs import Action, Decision, JobKind, JobState, Outcome
 from yardmaster.shared.jobstore import JobStore, Page
 from yardmaster.shared.models import Customer, Job, Site
@@ -52,9 +53,9 @@ def not_found(job_id: str) -> Response:
     return problem(404, "Not Found", f"no job {job_id}")
 
 
-def accepted(job: Job, status: int = 202) -> Response:
-    """The job's representation, with where to follow it."""
-    response = jsonify(job_view(job))
+def accepted(job: Job, status: int = 202, **extra: Any) -> Response:
+    """The job's representation (with ``extra`` members), with where to follow it."""
+    response = jsonify({**job_view(job), **extra})
     response.status_code = status
     response.headers["Location"] = url_for("jobs.get_job", job_id=job.id)
     response.headers["ETag"] = f'"{job.state_version}"'
@@ -119,11 +120,13 @@ def _page_link(page: int, per_page: int) -> str:
 
 
 @blueprint.get("/jobs/<job_id>")
-@document(ok={200: schemas.Job}, errors=[404], tags=["jobs"])
+@document(ok={200: schemas.JobDetail}, errors=[404], tags=["jobs"])
 def get_job(job_id: str) -> Response:
-    """One job: state, progress, timestamps, links."""
+    """One job: state, progress, timestamps, links, and its history of states."""
     job = store().get(job_id)
-    return accepted(job, 200) if job is not None and may_see(job) else not_found(job_id)
+    if job is None or not may_see(job):
+        return not_found(job_id)
+    return accepted(job, 200, history=history_view(store().history(job_id)))
 
 
 @blueprint.post("/jobs/<job_id>/<any(pause, resume, stop):action>")
@@ -133,7 +136,8 @@ def control_job(job_id: str, action: str) -> Response:
     seen = store().get(job_id)
     if seen is None or not may_see(seen):
         return not_found(job_id)
-    applied = store().apply(job_id, Action(action))
+    principal = current_principal()
+    applied = store().apply(job_id, Action(action), by=principal.name if principal else None)
     if applied is None:
         return not_found(job_id)
     decision, job = applied

@@ -81,7 +81,7 @@ def run_segment(job_id: str) -> str:
     # Listen before claiming: a pause or stop sent right after the claim must not be missed.
     control = ControlListener(_runtime.redis, job_id)
     try:
-        job = store.claim(job_id)
+        job = store.claim(job_id, worker=_runtime.worker_name)
         if job is None:
             log.info("job %s: not claimable any more; segment skipped", job_id)
             return "skipped"

@@ -7,6 +7,7 @@ const SHOWN = 100;
 const LABELS = { pause: "Pause", resume: "Resume", stop: "Stop" };
 const filters = { state: "", kind: "", owner: "" };
 let detailId = null;
+let detailState = null;
 let pending = false;
 
 function matches(job) {
@@ -97,17 +98,26 @@ function renderDetail() {
   ];
   document.getElementById("detail-fields").replaceChildren(
     ...fields.flatMap(([name, value]) => [el("dt", {}, name), el("dd", {}, value)]));
-  const entries = [...history(job.id)].sort((a, b) => (a.at < b.at ? -1 : 1));
-  document.querySelector("#detail-history tbody").replaceChildren(...entries.map((e) =>
-    el("tr", {}, el("td", {}, stateBadge(e.state)), el("td", {}, when(e.at)),
-      el("td", { class: "muted" }, e.seen === "live" ? "live" : `from ${e.seen}`))));
+  document.querySelector("#detail-history tbody").replaceChildren(...history(job.id).map((e) =>
+    el("tr", {}, el("td", {}, stateBadge(e.state)), el("td", {}, e.from ? stateBadge(e.from) : "—"),
+      el("td", {}, when(e.at)),
+      el("td", { class: e.seen === "live" ? "muted" : "" },
+        e.seen === "live" ? "seen live" : e.reason ?? "—"))));
+}
+
+/** When the open job changes state, fetch it again: the server's history says why. */
+function followDetail(job) {
+  if (!job || job.id !== detailId) return;
+  if (detailState !== null && detailState !== job.state) fetchJob(job.id).catch(() => {});
+  detailState = job.state;
 }
 
 /** Show the job whose id follows "#jobs/" in the address (or none). */
 export async function route(rest) {
   detailId = rest || null;
-  if (detailId && !jobs.has(detailId)) {
-    try { await fetchJob(detailId); } catch (error) { showError(error); }
+  detailState = null;
+  if (detailId) {  // always: the listing and the events carry no history
+    try { detailState = (await fetchJob(detailId)).state; } catch (error) { showError(error); }
   }
   render();
   if (detailId) document.getElementById("job-detail").scrollIntoView({ block: "nearest" });
@@ -130,6 +140,7 @@ export function init() {
   });
   form.addEventListener("submit", (e) => e.preventDefault());
   subscribe(soon);
+  subscribe(followDetail);
   const live = document.getElementById("jobs-live");
   onStatus((value) => {
     if (value === "live" && query()) load(query()).catch(showError); // what the stream missed

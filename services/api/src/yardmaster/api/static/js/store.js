@@ -15,30 +15,36 @@ export function onStatus(listener) { statusListeners.add(listener); }
 function notify(job) { for (const listener of listeners) listener(job); }
 function status(value) { for (const listener of statusListeners) listener(value); }
 
-/** The job's states as far as the page knows: from its times, then every change seen live. */
+/** The job's states, oldest first: its history from the server (``GET /jobs/<id>``), then
+ * every change seen live since (``seen: "live"``). Empty until the job has been fetched. */
 export function history(id) { return histories.get(id) || []; }
 
-function fromTimes(job) {
-  const entries = [{ state: "queued", at: job.created_at, seen: "created_at" }];
-  if (job.started_at) entries.push({ state: "running", at: job.started_at, seen: "started_at" });
-  if (job.finished_at) entries.push({ state: job.state, at: job.finished_at, seen: "finished_at" });
-  else if (!["queued", "running"].includes(job.state)) {
-    entries.push({ state: job.state, at: job.updated_at, seen: "updated_at" });
+/** Take the server's history; live entries newer than its last one stay (no state twice). */
+function fromServer(job) {
+  const entries = job.history.map((entry) => ({ ...entry, seen: "server" }));
+  const last = entries[entries.length - 1];
+  for (const entry of histories.get(job.id) || []) {
+    const previous = entries[entries.length - 1];
+    const newer = !last || Date.parse(entry.at) > Date.parse(last.at);
+    if (entry.seen === "live" && newer && previous?.state !== entry.state) {
+      entries.push(entry);
+    }
   }
-  return entries;
+  histories.set(job.id, entries);
 }
 
 function record(old, job, live) {
-  let entries = histories.get(job.id);
-  if (!entries) { entries = fromTimes(job); histories.set(job.id, entries); }
+  const entries = histories.get(job.id);
+  if (!live || !entries) return;
   const last = entries[entries.length - 1];
-  if (live && (!old || old.state !== job.state) && last.state !== job.state) {
-    entries.push({ state: job.state, at: job.updated_at, seen: "live" });
+  if ((!old || old.state !== job.state) && last?.state !== job.state) {
+    entries.push({ state: job.state, from: last?.state ?? null, at: job.updated_at, reason: null, seen: "live" });
   }
 }
 
 /** Take in a job's representation (from an answer or an event); older versions are ignored. */
 export function remember(job, live = false) {
+  if (Array.isArray(job.history)) fromServer(job);
   const old = jobs.get(job.id);
   if (old && (job.state_version < old.state_version
       || (job.state_version === old.state_version && job.updated_at < old.updated_at))) return old;
