@@ -31,6 +31,8 @@ from yardmaster.shared.settings import Settings, load_settings
 #: A simulated day (1,440 minutes) in about two minutes.
 DEMO_SECONDS_IN_MIN = 120 / 1440
 PYTHON = sys.executable
+#: Longest Unix socket path the kernel takes (108 bytes with its terminator), with a margin.
+UNIX_SOCKET_PATH_MAX = 100
 
 
 def free_port() -> int:
@@ -108,14 +110,19 @@ def main(argv: list[str] | None = None) -> int:
 
 def start_embedded_redis(env: dict[str, str], port: int) -> tuple[subprocess.Popen[bytes], str]:
     """Start the embedded Redis server (before, and stopped after, every other process)."""
-    redis_dir = load_settings_or_exit(env).data_dir / "redis"
+    redis_dir = (load_settings_or_exit(env).data_dir / "redis").resolve()
     port = port or free_port()
+    # Every process is on this machine: a Unix socket spares each Redis call the TCP/IP stack
+    # (its path must fit in ~100 characters; TCP otherwise).
+    unix_socket = redis_dir / "redis.sock"
+    if len(str(unix_socket)) > UNIX_SOCKET_PATH_MAX:
+        unix_socket = None
     try:
-        server = start_server(port, redis_dir, persistent=True)
+        server = start_server(port, redis_dir, persistent=True, unix_socket=unix_socket)
     except EmbeddedRedisError as exc:
         print(f"devstack: cannot start the embedded Redis: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
-    url = f"redis://127.0.0.1:{port}/0"
+    url = f"unix://{unix_socket}?db=0" if unix_socket else f"redis://127.0.0.1:{port}/0"
     binary = redis_server_binary()
     print(f"devstack: embedded Redis at {url} ({binary}, files in {redis_dir})", flush=True)
     return server, url

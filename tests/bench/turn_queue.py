@@ -158,7 +158,7 @@ def start_api(tmp: str, redis_url: str) -> tuple[subprocess.Popen[bytes], str]:
         try:
             requests.get(f"{base}/healthz", timeout=2)
             return api, base
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or still starting its workers
             if time.monotonic() > deadline:
                 api.kill()
                 raise
