@@ -114,8 +114,8 @@ def start_embedded_redis(env: dict[str, str], port: int) -> tuple[subprocess.Pop
     port = port or free_port()
     # Every process is on this machine: a Unix socket spares each Redis call the TCP/IP stack
     # (its path must fit in ~100 characters; TCP otherwise).
-    unix_socket = redis_dir / "redis.sock"
-    if len(str(unix_socket)) > UNIX_SOCKET_PATH_MAX:
+    unix_socket: Path | None = redis_dir / "redis.sock"
+    if len(str(redis_dir / "redis.sock")) > UNIX_SOCKET_PATH_MAX:
         unix_socket = None
     try:
         server = start_server(port, redis_dir, persistent=True, unix_socket=unix_socket)
