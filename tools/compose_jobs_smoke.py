@@ -1,6 +1,7 @@
 """Smoke test of job control in a running Compose stack: a job runs, pauses, resumes, finishes,
 and its result (written by a report worker) downloads through the API; then a site, a customer
-and a batch of the customer's jobs, placed by the scheduling policy, all finish."""
+and a batch of the customer's jobs, placed by the scheduling policy, all finish; and the
+dashboard, its scripts, the OpenAPI document and /metrics are served."""
 
 from __future__ import annotations
 
@@ -19,6 +20,31 @@ def call(method: str, path: str, body: object = None) -> tuple[int, bytes]:
     )
     with urllib.request.urlopen(request, timeout=10) as response:
         return response.status, response.read()
+
+
+def fetch(path: str, accept: str = "*/*") -> tuple[str, str]:
+    """The content type and text of ``GET path``."""
+    request = urllib.request.Request(BASE + path, headers={"Accept": accept})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.headers["Content-Type"], response.read().decode()
+
+
+def expect(condition: bool, what: str) -> None:
+    if not condition:
+        raise SystemExit(f"jobs smoke: {what}")
+
+
+def check_pages() -> None:
+    kind, page = fetch("/", accept="text/html,application/xhtml+xml")
+    expect(kind.startswith("text/html"), f"/ for a browser is {kind}, not HTML")
+    expect("/static/js/main.js" in page, "the dashboard page does not load its script")
+    kind, _ = fetch("/static/js/main.js")
+    expect("javascript" in kind, f"the dashboard's script is served as {kind}")
+    _, document = fetch("/openapi.json")
+    expect(json.loads(document)["openapi"].startswith("3."), "/openapi.json is no OpenAPI 3")
+    _, metrics = fetch("/metrics")
+    expect("yardmaster_jobs{" in metrics, "/metrics has no yardmaster_jobs family")
+    print("jobs smoke: ok: dashboard, its scripts, /openapi.json and /metrics served")
 
 
 def wait_for(job_id: str, state: str, timeout: float = 60) -> None:
@@ -51,6 +77,7 @@ def main() -> int:
         wait_for(placed["id"], "finished")
     queues = [(j["job_class"], j["queue"]) for j in jobs]
     print(f"jobs smoke: ok: site {site}, customer {customer}: 3 jobs placed {queues}, finished")
+    check_pages()
     return 0
 
 
