@@ -254,6 +254,59 @@ def test_a_file_workers_statistics_line_appears_in_the_files_view(
     worker.close()
 
 
+def test_work_is_submitted_for_a_customer_of_a_site_both_created_in_the_work_view(
+    base: str, page: Page
+) -> None:
+    page.goto(base + "/#work")
+    sites = page.locator("#site-form")
+    sites.locator("input[name=name]").fill("Acme Stores")
+    sites.locator("input[name=domain]").fill("acme.example")
+    sites.get_by_role("button", name="Add site").click()
+    site = page.locator("#sites-table tbody tr", has_text="Acme Stores")
+    expect(site).to_contain_text("low")
+    site_id = str(site.get_attribute("data-site-id"))
+    sites.locator("input[name=name]").fill("Acme Stores")
+    sites.get_by_role("button", name="Add site").click()
+    expect(page.locator("#notice")).to_contain_text("Conflict")  # the name is taken
+
+    customers = page.locator("#customer-form")
+    customers.locator("select[name=site_id]").select_option(site_id)
+    customers.locator("input[name=name]").fill("Ada Lovelace")
+    customers.get_by_role("button", name="Add customer").click()
+    customer = page.locator("#customers-table tbody tr", has_text="Ada Lovelace")
+    expect(customer).to_contain_text("active")
+    customer_id = str(customer.get_attribute("data-customer-id"))
+    work = page.locator("#work-form")
+    expect(work.locator("select[name=customer]")).to_have_value(customer_id)
+    expect(work.locator("output[name=site]")).to_have_text(f"Acme Stores (#{site_id})")
+
+    work.locator("input[name=execution_time]").fill("0")
+    work.locator("input[name=count]").fill("2")
+    work.get_by_role("button", name="Submit").click()
+    notice = page.locator("#notice")
+    expect(notice).to_contain_text("item 0: execution_time must be more than 0")
+    expect(notice).to_contain_text("item 1: execution_time must be more than 0")
+    work.locator("input[name=execution_time]").fill("0.2")
+    work.locator("input[name=count]").fill("3")
+    expect(page.locator("#work-class")).to_have_text("class 4 (up to 1 s)")
+    work.get_by_role("button", name="Submit").click()
+
+    submitted = page.locator("#work-table tbody tr")
+    expect(submitted).to_have_count(3)
+    expect(submitted.locator(".work-class")).to_have_text(["4"] * 3)
+    expect(submitted.locator(".work-queue")).to_have_text([re.compile("^yardmaster-")] * 3)
+    expect(submitted.locator(".work-state")).to_have_text(["finished"] * 3)
+    expect(customer.locator("td").last).to_have_text("0")  # no queued jobs left
+    screenshot(page, "work")
+    ids = [str(row.get_attribute("data-job-id")) for row in submitted.all()]
+    page.get_by_role("link", name="Jobs", exact=True).click()
+    for job_id in ids:
+        row = page.locator(f'#jobs-table tr[data-job-id="{job_id}"]')
+        expect(row.locator(".job-state")).to_have_text("finished")
+        expect(row.locator("td[data-label=Owner]")).to_have_text(customer_id)
+    assert not page.errors  # type: ignore[attr-defined]
+
+
 def test_the_dashboard_fits_a_phone_screen(
     base: str, new_context: Callable[..., BrowserContext]
 ) -> None:

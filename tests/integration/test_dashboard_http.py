@@ -9,6 +9,7 @@ from importlib.resources import files
 import pytest
 from flask.testing import FlaskClient
 
+from yardmaster.shared import scheduling
 from yardmaster.shared.jobs import JobKind, JobState
 
 BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
@@ -42,6 +43,10 @@ def test_the_page_carries_the_job_contract_written_once_in_shared(client: FlaskC
     contract = json.loads(found.group(1))
     assert contract["states"] == [s.value for s in JobState]
     assert contract["kinds"] == [k.value for k in JobKind]
+    assert contract["scheduling"] == {
+        "class_limits": list(scheduling.CLASS_LIMITS),
+        "max_execution_time": scheduling.MAX_EXECUTION_SECONDS,
+    }
 
 
 def test_every_script_and_style_the_page_loads_is_served_from_the_package(

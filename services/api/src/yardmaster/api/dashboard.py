@@ -17,6 +17,7 @@ from yardmaster.api import schemas
 from yardmaster.api.openapi import HTML, document
 from yardmaster.shared.imports import ImportMode, ImportTable
 from yardmaster.shared.jobs import TERMINAL_STATES, Action, JobKind, JobState
+from yardmaster.shared.scheduling import CLASS_LIMITS, MAX_EXECUTION_SECONDS
 
 blueprint = Blueprint("dashboard", __name__)
 
@@ -45,8 +46,8 @@ LINKS = {
 
 @cache
 def page() -> str:
-    """The dashboard HTML with the job contract (states, kinds, tables) written into it, so
-    the page's scripts never keep their own copy."""
+    """The dashboard HTML with the job contract (states, kinds, tables, the job classes'
+    bounds) written into it, so the page's scripts never keep their own copy."""
     contract = {
         "states": [s.value for s in JobState],
         "terminal_states": sorted(s.value for s in TERMINAL_STATES),
@@ -54,6 +55,10 @@ def page() -> str:
         "actions": [a.value for a in Action],
         "import_tables": [t.value for t in ImportTable],
         "import_modes": [m.value for m in ImportMode],
+        "scheduling": {
+            "class_limits": list(CLASS_LIMITS),
+            "max_execution_time": MAX_EXECUTION_SECONDS,
+        },
     }
     html = resources_files("yardmaster.api").joinpath("pages/dashboard.html").read_text()
     return html.replace("{{ contract }}", json.dumps(contract).replace("<", "\\u003c"))

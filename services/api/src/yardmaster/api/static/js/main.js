@@ -5,8 +5,9 @@ import * as files from "./files.js";
 import * as jobs from "./jobs.js";
 import * as reports from "./reports.js";
 import { connect, forget } from "./store.js";
+import * as work from "./work.js";
 
-const VIEWS = ["jobs", "reports", "data", "files", "queue"];
+const VIEWS = ["jobs", "reports", "data", "files", "work", "queue"];
 let queueTimer = null;
 let declined = false; // the user cancelled the token prompt: do not ask again by itself
 
@@ -31,6 +32,7 @@ function route() {
   clearInterval(queueTimer);
   if (view === "queue") { refreshQueue(); queueTimer = setInterval(refreshQueue, 2000); }
   if (view === "reports") reports.open();
+  if (view === "work") work.open();
   if (view === "jobs") jobs.route(rest.join("/"));
 }
 
@@ -87,6 +89,7 @@ function init() {
   jobs.init();
   reports.init();
   data.init();
+  work.init();
   window.addEventListener("hashchange", route);
   route();
   whoami();
