@@ -20,6 +20,7 @@ from yardmaster.api.auth import owner_scope
 from yardmaster.api.openapi import EVENT_STREAM, document
 from yardmaster.api.problems import problem
 from yardmaster.api.resources import resources
+from yardmaster.api.shutdown import stopping
 from yardmaster.shared import keys
 
 blueprint = Blueprint("events", __name__)
@@ -64,7 +65,7 @@ def _stream(pubsub: redis.client.PubSub, only: str | None, owner: str | None) ->
     try:
         yield f"retry: {RETRY_MS}\n: connected\n\n"
         last_sent = time.monotonic()
-        while True:
+        while not stopping():  # this worker stops: the browser reconnects to another
             message = pubsub.get_message(timeout=1.0)
             if message is not None:
                 data = (

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from yardmaster.api.metrics_dir import mark_worker_dead
+from yardmaster.api.shutdown import end_streams_on_sigterm
 from yardmaster.shared.logs import logging_config
 from yardmaster.shared.services import Service
 from yardmaster.shared.settings import Settings
@@ -39,6 +40,7 @@ def gunicorn_options(settings: Settings, host: str, port: int) -> dict[str, Any]
         "control_socket_disable": True,
         "worker_tmp_dir": "/dev/shm" if _has_dev_shm() else None,
         "child_exit": _child_exit,
+        "post_worker_init": end_streams_on_sigterm,  # event streams end when a worker stops
     }
 
 

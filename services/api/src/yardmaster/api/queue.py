@@ -24,6 +24,7 @@ from yardmaster.api.kitty import kitty_svg
 from yardmaster.api.openapi import EVENT_STREAM, HTML, SVG, document
 from yardmaster.api.problems import problem
 from yardmaster.api.resources import resources
+from yardmaster.api.shutdown import stopping
 from yardmaster.shared.settings import Settings
 from yardmaster.shared.turnqueue import keys as queue_keys
 from yardmaster.shared.turnqueue.core import (
@@ -291,7 +292,7 @@ def _stream(
     try:
         yield f"retry: 2000\nid: {last_id}\nevent: snapshot\ndata: {json.dumps(snapshot)}\n\n"
         last_sent = time.monotonic()
-        while True:
+        while not stopping():  # this worker stops: the browser reconnects to another
             message = pubsub.get_message(timeout=1.0)
             if message is None:
                 queue.apply_expiry(time.time())  # expiries reach watchers while nobody acts
