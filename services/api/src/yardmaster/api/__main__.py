@@ -37,8 +37,8 @@ class ApiServer(BaseApplication):  # type: ignore[misc]
                 self.cfg.set(key, value)
 
     def load(self) -> Flask:
-        # imported here, in the worker: the application imports prometheus-client, which must
-        # not be imported before the main process has set its multiprocess folder
+        # imported here, not at the top: the application imports prometheus-client, which
+        # must not be imported before main() has set the metrics' multiprocess folder
         from yardmaster.api.app import create_app
 
         return create_app(self.settings)

@@ -20,7 +20,10 @@ def gunicorn_options(settings: Settings, host: str, port: int) -> dict[str, Any]
     """Options for gunicorn serving the API on ``host:port``.
 
     Threaded workers (``gthread``) so long-lived responses such as event streams do not
-    block a whole process; the application is built after the fork, in every worker.
+    block a whole process. The application is built once, in the main process, before the
+    workers are forked (``preload_app``): its imports take seconds, and every worker shares
+    them. It opens no connection while being built (Redis and database connections are made on
+    first use, in each worker).
     """
     return {
         "bind": f"{host}:{port}",
@@ -30,7 +33,7 @@ def gunicorn_options(settings: Settings, host: str, port: int) -> dict[str, Any]
         "timeout": REQUEST_TIMEOUT_SECONDS,
         "graceful_timeout": GRACEFUL_TIMEOUT_SECONDS,
         "keepalive": 5,
-        "preload_app": False,
+        "preload_app": True,
         "accesslog": "-",
         "access_log_format": '%(h)s "%(r)s" %(s)s %(b)s %(M)sms',
         "logger_class": "yardmaster.api.accesslog.RedactingLogger",  # hides ?access_token=
