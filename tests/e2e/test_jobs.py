@@ -9,10 +9,15 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 
 from e2e.stack import Stack
 from support import eventually
+
+# Job control's mechanics with real processes; the store's transitions are tested on both
+# databases in tests/integration. PostgreSQL only when configured (tests/conftest.py).
+pytestmark = pytest.mark.one_backend
 
 
 def result_bytes(stack: Stack, job_id: str) -> tuple[bytes, str]:

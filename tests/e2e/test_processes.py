@@ -74,6 +74,7 @@ def test_the_api_answers_503_without_redis_then_recovers_when_it_returns(
     eventually(lambda: ready(base), timeout=30, what="/readyz 200 again")
 
 
+@pytest.mark.one_backend  # process behaviour, not the database's
 def test_the_report_worker_runs_jobs_from_the_platform_queues_and_survives_redis_restarts(
     start: Start, own_redis: RedisServer, migrated_database_url: str
 ) -> None:
@@ -108,6 +109,7 @@ def test_the_report_worker_runs_jobs_from_the_platform_queues_and_survives_redis
     assert live(own_redis.url, "report-worker") == []
 
 
+@pytest.mark.one_backend  # process behaviour, not the database's
 def test_workers_started_before_redis_wait_with_backoff_instead_of_crashing(
     start: Start, tmp_path: Path, migrated_database_url: str
 ) -> None:
@@ -132,6 +134,7 @@ def test_workers_started_before_redis_wait_with_backoff_instead_of_crashing(
         server.stop()
 
 
+@pytest.mark.one_backend  # process behaviour, not the database's
 def test_the_file_worker_processes_every_file_the_simulator_writes(
     start: Start, redis_url: str, migrated_database_url: str, tmp_path: Path
 ) -> None:
@@ -171,6 +174,7 @@ def test_the_file_worker_processes_every_file_the_simulator_writes(
     assert worker.stop() == 0
 
 
+@pytest.mark.one_backend  # process behaviour, not the database's
 def test_the_simulator_refuses_a_bucket_that_already_holds_schedule_files(
     start: Start, redis_url: str, migrated_database_url: str, tmp_path: Path
 ) -> None:
@@ -199,6 +203,7 @@ def test_the_simulator_refuses_a_bucket_that_already_holds_schedule_files(
         ("yardmaster.simulator", ["--seconds-in-min", "1"]),
     ],
 )
+@pytest.mark.one_backend  # process behaviour, not the database's
 def test_sigterm_stops_every_long_running_process_cleanly(
     start: Start, redis_url: str, migrated_database_url: str, module: str, args: list[str]
 ) -> None:
@@ -261,6 +266,7 @@ def test_an_unparsable_api_port_stops_the_api_naming_the_variable(start: Start) 
     )
 
 
+@pytest.mark.one_backend  # process behaviour, not the database's
 def test_the_file_worker_keeps_watching_through_a_redis_restart(
     start: Start, own_redis: RedisServer, migrated_database_url: str, tmp_path: Path
 ) -> None:
