@@ -134,6 +134,28 @@ class Process:
         self._log_handle.close()
 
 
+class Starter:
+    """Starts ``python -m MODULE ARGS`` with settings (as Compose and ``make run`` do), each
+    with its log file in ``folder`` and its data under ``folder/data`` unless told otherwise;
+    :meth:`close_all` stops every one it started."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.started: list[Process] = []
+
+    def __call__(self, module: str, *args: str, **settings: str) -> Process:
+        settings.setdefault("data_dir", str(self.folder / "data"))
+        log = self.folder / f"{module.rsplit('.', 1)[-1]}-{len(self.started)}.log"
+        process = Process(module_command(module, *args), base_env(**settings), log)
+        self.started.append(process)
+        return process
+
+    def close_all(self) -> None:
+        """Stop every process, the last started first (before what it may depend on)."""
+        for process in reversed(self.started):
+            process.close()
+
+
 def base_env(**settings: str) -> dict[str, str]:
     """The environment of a child process: this one's, minus YARDMASTER_*, plus ``settings``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("YARDMASTER_")}

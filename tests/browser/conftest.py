@@ -16,7 +16,7 @@ import redis
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 from e2e.stack import Start
-from support import Process, RedisServer, base_env, module_command
+from support import RedisServer, Starter
 from yardmaster.shared.db import make_engine
 from yardmaster.shared.migrate import upgrade_to_head
 
@@ -105,15 +105,6 @@ def module_database_url(module_dir: Path) -> str:
 @pytest.fixture(scope="module")
 def module_start(module_dir: Path) -> Iterator[Start]:
     """Start ``python -m MODULE ARGS`` with settings; all are stopped when the module ends."""
-    started: list[Process] = []
-
-    def start_process(module: str, *args: str, **settings: str) -> Process:
-        settings.setdefault("data_dir", str(module_dir / "data"))
-        log = module_dir / f"{module.rsplit('.', 1)[-1]}-{len(started)}.log"
-        process = Process(module_command(module, *args), base_env(**settings), log)
-        started.append(process)
-        return process
-
-    yield start_process
-    for process in reversed(started):
-        process.close()
+    starter = Starter(module_dir)
+    yield starter
+    starter.close_all()

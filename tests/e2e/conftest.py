@@ -10,7 +10,7 @@ import pytest
 
 from e2e import stack
 from e2e.stack import Start
-from support import Process, base_env, module_command
+from support import Starter
 from yardmaster.shared.db import make_engine
 from yardmaster.shared.migrate import upgrade_to_head
 
@@ -41,20 +41,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 @pytest.fixture
 def start(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Start]:
     """Start ``python -m MODULE ARGS`` with the given settings; every process is stopped after."""
-    started: list[Process] = []
-
-    def start_process(module: str, *args: str, **settings: str) -> Process:
-        settings.setdefault("data_dir", str(tmp_path / "data"))
-        log = tmp_path / f"{module.rsplit('.', 1)[-1]}-{len(started)}.log"
-        process = Process(module_command(module, *args), base_env(**settings), log)
-        started.append(process)
-        return process
-
-    yield start_process
+    starter = Starter(tmp_path)
+    yield starter
+    starter.close_all()
     call = getattr(request.node, "report_call", None)
-    for process in started:
-        process.close()
-        if call is not None and call.failed:  # what each process said, to diagnose the failure
+    if call is not None and call.failed:  # what each process said, to diagnose the failure
+        for process in starter.started:
             tail = "\n".join(process.output().splitlines()[-40:])
             print(f"\n--- last lines of {' '.join(process.args[1:4])} ---\n{tail}")
 

@@ -20,12 +20,11 @@ import requests
 from e2e.stack import Stack, Start, make_stack
 from support import (
     PYTHON,
-    Process,
     RedisServer,
+    Starter,
     base_env,
     eventually,
     free_port,
-    module_command,
 )
 from yardmaster.shared.db import make_engine
 from yardmaster.shared.migrate import upgrade_to_head
@@ -76,19 +75,11 @@ def backing(
     upgrade_to_head(engine)
     engine.dispose()
     redis.Redis.from_url(redis_server.url).flushall()
-    started: list[Process] = []
-
-    def start(module: str, *args: str, **settings: str) -> Process:
-        settings.setdefault("data_dir", str(root / "data"))
-        log = root / f"{module.rsplit('.', 1)[-1]}-{len(started)}.log"
-        started.append(Process(module_command(module, *args), base_env(**settings), log))
-        return started[-1]
-
+    start = Starter(root)
     try:
         yield Backing(redis_server.url, database_url, start)
     finally:
-        for process in started:
-            process.close()
+        start.close_all()
 
 
 @pytest.fixture(scope="module")
