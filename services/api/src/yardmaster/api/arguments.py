@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from typing import Final
+from urllib.parse import urlencode
+
+from flask import request, url_for
 
 #: The largest whole number a query argument may hold: a page number or an id (INTEGER).
 MAX_WHOLE: Final = 2**31 - 1
@@ -19,3 +22,22 @@ def whole_number(raw: str, low: int = 1, high: int = MAX_WHOLE) -> int | None:
         return None
     value = int(raw)
     return value if low <= value <= high else None
+
+
+def whole_number_arg(name: str, default: int) -> int:
+    """The query argument ``name`` as a whole number from 1 to :data:`MAX_WHOLE`, ``default``
+    when absent; ValueError naming it when it is anything else."""
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    value = whole_number(raw)
+    if value is None:
+        raise ValueError(f"{name} must be a whole number from 1 to {MAX_WHOLE}, not {raw!r}")
+    return value
+
+
+def page_link(endpoint: str, page: int, per_page: int) -> str:
+    """The URL of another page of this listing, with the request's other arguments kept."""
+    args = request.args.to_dict(flat=False)
+    args.update(page=[str(page)], per_page=[str(per_page)])
+    return f"{url_for(endpoint)}?{urlencode(args, doseq=True)}"

@@ -16,7 +16,6 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Final, TypeVar
-from urllib.parse import urlencode
 
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from pydantic import (
@@ -37,7 +36,7 @@ from sqlalchemy.orm import Session
 from werkzeug.exceptions import BadRequest
 
 from yardmaster.api import schemas
-from yardmaster.api.arguments import MAX_WHOLE, whole_number
+from yardmaster.api.arguments import page_link, whole_number_arg
 from yardmaster.api.auth import current_principal
 from yardmaster.api.openapi import customer_links, document, site_links
 from yardmaster.api.problems import problem
@@ -413,13 +412,10 @@ def created_many(views: list[dict[str, Any]]) -> Response:
 
 
 def _positive_int(name: str, default: int) -> int:
-    raw = request.args.get(name)
-    if raw is None:
-        return default
-    value = whole_number(raw)
-    if value is None:
-        raise bad_request(f"{name} must be a whole number from 1 to {MAX_WHOLE}, not {raw!r}")
-    return value
+    try:
+        return whole_number_arg(name, default)
+    except ValueError as exc:
+        raise bad_request(str(exc)) from None
 
 
 def pagination() -> tuple[int, int]:
@@ -446,15 +442,9 @@ def listing(
         "page": page,
         "per_page": per_page,
         "pages": max(1, math.ceil(total / per_page)),
-        "next": _page_link(endpoint, page + 1, per_page) if has_next else None,
+        "next": page_link(endpoint, page + 1, per_page) if has_next else None,
     }
     return jsonify(body)
-
-
-def _page_link(endpoint: str, page: int, per_page: int) -> str:
-    args = request.args.to_dict(flat=False)
-    args.update(page=[str(page)], per_page=[str(per_page)])
-    return f"{url_for(endpoint)}?{urlencode(args, doseq=True)}"
 
 
 # --- Sites ------------------------------------------------------------------------------

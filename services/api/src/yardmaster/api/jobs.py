@@ -5,14 +5,13 @@ from __future__ import annotations
 import math
 from pathlib import Path
 from typing import Any, cast
-from urllib.parse import urlencode
 
 from flask import Blueprint, Response, current_app, jsonify, request, send_file, url_for
 from redis.exceptions import RedisError
 from sqlalchemy import Connection, select
 
 from yardmaster.api import schemas
-from yardmaster.api.arguments import MAX_WHOLE, whole_number
+from yardmaster.api.arguments import MAX_WHOLE, page_link, whole_number_arg
 from yardmaster.api.auth import current_principal, may_see, owner_scope
 from yardmaster.api.openapi import RESULT_FILE, document, job_links
 from yardmaster.api.problems import problem
@@ -67,8 +66,8 @@ def accepted(job: Job, status: int = 202, **extra: Any) -> Response:
 def list_jobs() -> Response:
     """Jobs, newest first, filtered by ``state``, ``kind`` and ``owner`` (repeatable)."""
     try:
-        page = _positive_int("page", 1)
-        per_page = min(_positive_int("per_page", 50), MAX_PER_PAGE)
+        page = whole_number_arg("page", 1)
+        per_page = min(whole_number_arg("per_page", 50), MAX_PER_PAGE)
         states = _choices("state", JobState)
         kinds = _choices("kind", JobKind)
     except ValueError as exc:
@@ -80,7 +79,7 @@ def list_jobs() -> Response:
         "page": found.page,
         "per_page": found.per_page,
         "pages": max(1, math.ceil(found.total / found.per_page)),
-        "next": _page_link(page + 1, per_page) if found.has_next else None,
+        "next": page_link("jobs.list_jobs", page + 1, per_page) if found.has_next else None,
     }
     return jsonify(body)
 
@@ -94,16 +93,6 @@ def _visible_listing(states: list[str], kinds: list[str], page: int, per_page: i
     return store().listing(states=states, kinds=kinds, owner=owner, page=page, per_page=per_page)
 
 
-def _positive_int(name: str, default: int) -> int:
-    raw = request.args.get(name)
-    if raw is None:
-        return default
-    value = whole_number(raw)
-    if value is None:
-        raise ValueError(f"{name} must be a whole number from 1 to {MAX_WHOLE}, not {raw!r}")
-    return value
-
-
 def _choices(name: str, enum: type[JobState] | type[JobKind]) -> list[str]:
     values = [v for raw in request.args.getlist(name) for v in raw.split(",") if v]
     known = {member.value for member in enum}
@@ -111,12 +100,6 @@ def _choices(name: str, enum: type[JobState] | type[JobKind]) -> list[str]:
     if unknown:
         raise ValueError(f"unknown {name} {unknown[0]!r}; one of: {', '.join(sorted(known))}")
     return values
-
-
-def _page_link(page: int, per_page: int) -> str:
-    args = request.args.to_dict(flat=False)
-    args.update(page=[str(page)], per_page=[str(per_page)])
-    return f"{url_for('jobs.list_jobs')}?{urlencode(args, doseq=True)}"
 
 
 @blueprint.get("/jobs/<job_id>")
