@@ -15,16 +15,18 @@ from yardmaster.shared.errors import ConfigurationError
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
-def make_engine(url: str, connect_timeout: float = 5.0) -> Engine:
+def make_engine(url: str, connect_timeout: float = 5.0, sqlite_module: Any = None) -> Engine:
     """Create an engine that survives the database going away and several processes at once.
 
     SQLite runs in WAL mode with a busy timeout, so the API and the workers can share one
     file; its folder is created if missing. PostgreSQL connections are checked before use
     (``pool_pre_ping``) so a restarted server costs one failed check, not a failed request.
+    ``sqlite_module`` replaces Python's ``sqlite3`` as the SQLite driver (the API passes one
+    that waits for locks off its event loop).
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        return _sqlite_engine(url, connect_timeout)
+        return _sqlite_engine(url, connect_timeout, sqlite_module)
     return create_engine(
         url,
         pool_pre_ping=True,
@@ -34,11 +36,12 @@ def make_engine(url: str, connect_timeout: float = 5.0) -> Engine:
     )
 
 
-def _sqlite_engine(url: str, connect_timeout: float) -> Engine:
+def _sqlite_engine(url: str, connect_timeout: float, module: Any) -> Engine:
     database = make_url(url).database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": max(connect_timeout, 30.0)})
+    driver = {"module": module} if module is not None else {}
+    engine = create_engine(url, connect_args={"timeout": max(connect_timeout, 30.0)}, **driver)
     event.listen(engine, "connect", _configure_sqlite_connection)
     return engine
 

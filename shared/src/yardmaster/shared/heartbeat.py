@@ -39,7 +39,10 @@ class Heartbeat:
     """Announces one process as alive, at most once per ``interval`` seconds.
 
     ``beat`` never raises: a beat that cannot reach Redis still touches the liveness file,
-    and the state change (connected or not) is logged once, not on every beat.
+    and the state change (connected or not) is logged once, not on every beat. Every record
+    written is also published on :data:`keys.PROCESS_EVENTS` (live views); with
+    ``announce_changes``, a beat whose details differ from the last one's is written at once,
+    not at the next interval.
     """
 
     client: redis.Redis
@@ -48,7 +51,9 @@ class Heartbeat:
     run_dir: Path
     interval: float = 5.0
     clock: Callable[[], float] = time.time
+    announce_changes: bool = False
     started_at: float = field(init=False)
+    _last_details: dict[str, Any] = field(init=False, default_factory=dict)
     _last_beat: float = field(init=False, default=float("-inf"))
     _redis_ok: bool | None = field(init=False, default=None)
 
@@ -59,9 +64,10 @@ class Heartbeat:
     def beat(self, force: bool = False, **details: Any) -> bool:
         """Record that this process is alive; return whether Redis took the beat."""
         now = self.clock()
-        if not force and now - self._last_beat < self.interval:
+        changed = self.announce_changes and details != self._last_details
+        if not force and not changed and now - self._last_beat < self.interval:
             return bool(self._redis_ok)
-        self._last_beat = now
+        self._last_beat, self._last_details = now, details
         liveness_file(self.run_dir, self.service, self.instance).touch()
         return self._announce(now, details)
 
@@ -77,8 +83,12 @@ class Heartbeat:
         }
         ttl_ms = int(self.interval * MISSED_BEATS_ALLOWED * 1000)
         key = keys.heartbeat_key(self.service, self.instance)
+        text = json.dumps(record)
         try:
-            self.client.set(key, json.dumps(record), px=ttl_ms)
+            pipeline = self.client.pipeline(transaction=False)
+            pipeline.set(key, text, px=ttl_ms)
+            pipeline.publish(keys.PROCESS_EVENTS, text)
+            pipeline.execute()
         except RedisError as exc:
             if self._redis_ok is not False:
                 log.warning("heartbeat: Redis unreachable (%s); will keep trying", exc)
@@ -92,8 +102,10 @@ class Heartbeat:
     def retire(self) -> None:
         """Remove this process's heartbeat (clean shutdown); errors are ignored."""
         liveness_file(self.run_dir, self.service, self.instance).unlink(missing_ok=True)
+        gone = {"service": self.service, "instance": self.instance, "gone": True}
         with contextlib.suppress(RedisError):
             self.client.delete(keys.heartbeat_key(self.service, self.instance))
+            self.client.publish(keys.PROCESS_EVENTS, json.dumps(gone))
 
 
 def live_processes(client: redis.Redis) -> list[dict[str, Any]]:

@@ -10,6 +10,11 @@ HEARTBEAT = PREFIX + "heartbeat:{service}:{instance}"
 HEARTBEAT_PATTERN = PREFIX + "heartbeat:*"
 
 
+#: Pub/sub channel of heartbeats: each record as it is written (JSON, as under HEARTBEAT), and
+#: ``{"service", "instance", "gone": true}`` when a process stops.
+PROCESS_EVENTS = PREFIX + "processes:events"
+
+
 def heartbeat_key(service: str, instance: str) -> str:
     """The heartbeat key of one process."""
     return HEARTBEAT.format(service=service, instance=instance)
@@ -46,6 +51,9 @@ def job_lease_key(job_id: str) -> str:
 #: ``lease:<file>`` (owner token), ``fence`` (counter: claims taken, so attempts made),
 #: ``done`` and ``attempts`` (hashes), ``lease-losses`` (counter, below).
 FILES = PREFIX + "files:{bucket}:"
+#: Pub/sub channel of file ledger changes: the row as ``GET /files`` shows it (JSON), published
+#: by the file worker once the change is committed (``loaded``, ``done``, ``quarantined``).
+FILE_EVENTS = PREFIX + "files:events"
 #: Counter of file leases their worker lost (renewal refused or overdue, completion refused).
 FILE_LEASE_LOSSES = FILES + "lease-losses"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Any
 
 import redis
 from redis.exceptions import RedisError
@@ -21,18 +22,25 @@ log = logging.getLogger(__name__)
 MAX_BACKOFF_SECONDS = 10.0
 
 
-def make_redis(url: str, connect_timeout: float = 5.0) -> redis.Redis:
+def make_redis(url: str, connect_timeout: float = 5.0, shared_by: int | None = None) -> redis.Redis:
     """A client for ``url`` whose pool reconnects on the next command after Redis comes back.
 
     Connecting and every command time out, so a dead server yields an error instead of a hang.
+    ``shared_by``: at most this many connections, which callers beyond it wait for (up to the
+    connect timeout) instead of failing: for a process serving many requests at once.
     """
-    return redis.Redis.from_url(
-        url,
-        socket_connect_timeout=connect_timeout,
-        socket_timeout=connect_timeout + 25.0,
-        health_check_interval=15,
-        decode_responses=False,
-    )
+    options: dict[str, Any] = {
+        "socket_connect_timeout": connect_timeout,
+        "socket_timeout": connect_timeout + 25.0,
+        "health_check_interval": 15,
+        "decode_responses": False,
+    }
+    if shared_by is not None:
+        pool = redis.BlockingConnectionPool.from_url(
+            url, max_connections=shared_by, timeout=connect_timeout, **options
+        )
+        return redis.Redis(connection_pool=pool)
+    return redis.Redis.from_url(url, **options)
 
 
 def redact(url: str) -> str:

@@ -46,7 +46,11 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
     api_workers: int = Field(default=2, ge=1, le=64)
-    api_threads: int = Field(default=8, ge=1, le=256)
+    api_connections: int = Field(default=10_000, ge=16, le=1_000_000)
+    api_read_timeout: float = Field(default=10.0, gt=0, le=3600)
+    streams_per_process: int = Field(default=8_000, ge=1, le=1_000_000)
+    streams_per_address: int = Field(default=100, ge=1, le=1_000_000)
+    stream_keepalive: float = Field(default=15.0, gt=0, le=300)
     connect_timeout: float = Field(default=5.0, gt=0, le=300)
     heartbeat_interval: float = Field(default=5.0, gt=0, le=300)
     seconds_in_min: float = Field(default=60.0, gt=0)
@@ -101,6 +105,17 @@ class Settings(BaseSettings):
     @classmethod
     def _known_database(cls, value: str) -> str:
         return normalise_database_url(value) if value else value
+
+    @field_validator("streams_per_process")
+    @classmethod
+    def _streams_leave_room_for_requests(cls, value: int, info: ValidationInfo) -> int:
+        connections = info.data.get("api_connections")
+        if isinstance(connections, int) and value >= connections:
+            raise ValueError(
+                f"must be below YARDMASTER_API_CONNECTIONS ({connections}): the connections "
+                "left over serve every other request"
+            )
+        return value
 
     @model_validator(mode="after")
     def _derive_paths(self) -> Settings:

@@ -6,19 +6,25 @@ bad configuration stops the process with one line naming the variable.
 
 from __future__ import annotations
 
-import argparse
-import logging
-import sys
-from typing import Any
+# First of all: the standard library made cooperative (sockets, threads, sleeps) for gevent's
+# event loop, before anything else imports it (see yardmaster.api.serving).
+from gevent import monkey
 
-from flask import Flask
-from gunicorn.app.base import BaseApplication
+monkey.patch_all()
 
-from yardmaster.api.gunicorn_conf import gunicorn_options
-from yardmaster.api.metrics_dir import use_multiprocess_dir
-from yardmaster.shared import lifecycle
-from yardmaster.shared.services import Service
-from yardmaster.shared.settings import Settings
+import argparse  # noqa: E402
+import logging  # noqa: E402
+import sys  # noqa: E402
+from typing import Any  # noqa: E402
+
+from flask import Flask  # noqa: E402
+from gunicorn.app.base import BaseApplication  # noqa: E402
+
+from yardmaster.api.gunicorn_conf import gunicorn_options  # noqa: E402
+from yardmaster.api.metrics_dir import use_multiprocess_dir  # noqa: E402
+from yardmaster.shared import lifecycle  # noqa: E402
+from yardmaster.shared.services import Service  # noqa: E402
+from yardmaster.shared.settings import Settings  # noqa: E402
 
 log = logging.getLogger("yardmaster.api")
 

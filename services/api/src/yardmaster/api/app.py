@@ -39,13 +39,13 @@ def create_app(settings: Settings | None = None, resources: Resources | None = N
     app.json = jsonbody.JSONProvider(app)  # a body nested too deeply is a 400, not a 500
     app.register_blueprint(auth.blueprint)  # first: its check runs before any other
     app.register_blueprint(health.blueprint)
-    app.register_blueprint(events.blueprint)
+    events.register(app)
     app.register_blueprint(jobs.blueprint)
     app.register_blueprint(data.blueprint)
     app.register_blueprint(reports.blueprint)
-    app.register_blueprint(files.blueprint)
+    files.register(app)
     app.register_blueprint(directory.blueprint)
-    app.register_blueprint(queue.blueprint)
+    queue.register(app)
     metrics.register(app)
     openapi.register(app)
     app.register_blueprint(dashboard.blueprint)

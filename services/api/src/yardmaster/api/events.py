@@ -1,34 +1,65 @@
 """``GET /jobs/events``: Server-Sent Events of every job's state and progress changes.
 
-Workers and API processes publish each change on one Redis channel; every API process relays
-it to each of its connected clients, so all clients see all changes whichever process served
-the request or ran the job.
+Workers and API processes publish each change on one Redis channel; each API process relays
+it (through its one subscription, :mod:`yardmaster.api.live`) to each of its streams, so all
+clients see all changes whichever process served the request or ran the job. An event's id is
+the job's ``updated_at``: a client that reconnects with ``Last-Event-ID`` first gets every job
+changed since then, and after a Redis outage every stream gets the jobs changed during it.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
-import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
-import redis
-from flask import Blueprint, Response, request
-from redis.exceptions import RedisError
+from flask import Blueprint, Flask, Response, current_app, request
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from yardmaster.api import schemas
 from yardmaster.api.auth import owner_scope
+from yardmaster.api.live.channel import Outage, Restored
+from yardmaster.api.live.hub import FullError
+from yardmaster.api.live.registry import LiveChannel, add_channel, hub
+from yardmaster.api.live.sse import LAGGED, Stream, frame, refused, unavailable
 from yardmaster.api.openapi import EVENT_STREAM, document
-from yardmaster.api.problems import problem
 from yardmaster.api.resources import resources
 from yardmaster.api.shutdown import stopping
 from yardmaster.shared import keys
+from yardmaster.shared.jobbus import job_view
+from yardmaster.shared.models import Job
 
 blueprint = Blueprint("events", __name__)
 
-#: A comment line this often keeps proxies from closing an idle stream and detects gone clients.
-KEEPALIVE_SECONDS = 15.0
-#: How long a browser waits before reconnecting after the stream drops.
-RETRY_MS = 2000
+#: At most this many jobs are sent to a stream that resumes or outlived a Redis outage (the
+#: most recently changed; a client that missed more reloads its list, as the dashboard does).
+CATCH_UP_LIMIT = 500
+
+
+@dataclass(frozen=True)
+class JobEvent:
+    """One job change as every stream of the process sends it."""
+
+    id: str
+    owner: str | None
+    text: str
+
+
+def decode_job_event(raw: bytes | str) -> JobEvent:
+    """A message of :data:`keys.JOB_EVENTS` (a job view as JSON), framed once for all."""
+    data = raw.decode() if isinstance(raw, bytes) else raw
+    job = json.loads(data)
+    return JobEvent(job["id"], job["owner"], frame("job", data, event_id=job["updated_at"]))
+
+
+def register(app: Flask) -> None:
+    """Relay job events to the live views of ``app``."""
+    app.register_blueprint(blueprint)
+    add_channel(app, LiveChannel(keys.JOB_EVENTS, {keys.JOB_EVENTS: decode_job_event}))
 
 
 @blueprint.get("/jobs/events")
@@ -42,45 +73,78 @@ RETRY_MS = 2000
 def job_events() -> Response:
     """Stream ``event: job`` messages (``data`` = the job's JSON); ``?job=<id>`` for one job.
 
-    A customer's stream carries its own jobs only."""
+    A customer's stream carries its own jobs only. With ``Last-Event-ID`` (a job's
+    ``updated_at``), the jobs changed since then come first. ``503`` with ``Retry-After`` when
+    this server holds all the streams it may, or as many from the caller's address."""
     only, owner = request.args.get("job"), owner_scope()
-    client = resources().redis
+    live = hub()
     try:
-        pubsub = client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
-        pubsub.subscribe(keys.JOB_EVENTS)
-    except RedisError as exc:
-        response = problem(
-            503, "Service Unavailable", f"events unavailable: Redis unreachable ({exc})"
+        release = live.admit(keys.JOB_EVENTS, request.remote_addr or "unknown")
+    except FullError as exc:
+        return refused(exc)
+    channel = live.channels[keys.JOB_EVENTS]
+    position = channel.position
+    try:
+        opening = _resumed(request.headers.get("Last-Event-ID"), only, owner)
+    except SQLAlchemyError:
+        release()
+        return unavailable("the database cannot be read now; reconnect in a moment")
+    keepalive = current_app.config["SETTINGS"].stream_keepalive
+    view = _JobView(only, owner)
+    return Stream(channel, position, opening, view.render, keepalive, stopping, release).response()
+
+
+@dataclass
+class _JobView:
+    """What one stream shows: every job, or one, of every owner, or one."""
+
+    only: str | None
+    owner: str | None
+
+    def shows(self, job_id: str, owner: str | None) -> bool:
+        return (self.only is None or job_id == self.only) and (
+            self.owner is None or owner == self.owner
         )
-        response.headers["Retry-After"] = "2"
-        return response
-    return Response(
-        _stream(pubsub, only, owner),
-        mimetype="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+
+    def render(self, item: Any) -> Iterable[str]:
+        if isinstance(item, JobEvent):
+            return (item.text,) if self.shows(item.id, item.owner) else ()
+        if isinstance(item, Restored):
+            jobs = item.once("jobs", lambda: _changed_jobs(_aware(item.since)))
+            return [j.text for j in jobs if self.shows(j.id, j.owner)]
+        if isinstance(item, Outage):
+            return (": Redis unreachable; changes resume when it is back\n\n",)
+        if item == LAGGED:
+            return (frame("resync", "{}"),)  # too far behind: reload the list
+        return ()
 
 
-def _stream(pubsub: redis.client.PubSub, only: str | None, owner: str | None) -> Iterator[str]:
+def _resumed(last_event_id: str | None, only: str | None, owner: str | None) -> list[str]:
+    """The jobs changed since ``last_event_id`` (a time), for a client that reconnects."""
+    if not last_event_id:
+        return []
     try:
-        yield f"retry: {RETRY_MS}\n: connected\n\n"
-        last_sent = time.monotonic()
-        while not stopping():  # this worker stops: the browser reconnects to another
-            message = pubsub.get_message(timeout=1.0)
-            if message is not None:
-                data = (
-                    message["data"].decode()
-                    if isinstance(message["data"], bytes)
-                    else str(message["data"])
-                )
-                job = json.loads(data)
-                if (only is None or job["id"] == only) and (owner is None or job["owner"] == owner):
-                    yield f"id: {job['id']}.{job['state_version']}\nevent: job\ndata: {data}\n\n"
-                    last_sent = time.monotonic()
-            if time.monotonic() - last_sent >= KEEPALIVE_SECONDS:
-                yield ": keep-alive\n\n"
-                last_sent = time.monotonic()
-    except RedisError:
-        yield 'event: error\ndata: {"detail": "Redis unreachable; reconnect"}\n\n'
-    finally:
-        pubsub.close()
+        since = dt.datetime.fromisoformat(last_event_id.replace("Z", "+00:00"))
+    except ValueError:
+        return []
+    view = _JobView(only, owner)
+    return [j.text for j in _changed_jobs(_aware(since)) if view.shows(j.id, j.owner)]
+
+
+def _aware(moment: dt.datetime | float) -> dt.datetime:
+    if isinstance(moment, float):
+        return dt.datetime.fromtimestamp(moment, dt.UTC)
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def _changed_jobs(since: dt.datetime) -> Sequence[JobEvent]:
+    """Jobs whose ``updated_at`` is ``since`` or later, oldest change first."""
+    query = (
+        select(Job)
+        .where(Job.updated_at >= since)
+        .order_by(Job.updated_at.desc())
+        .limit(CATCH_UP_LIMIT)
+    )
+    with Session(resources().engine) as session:
+        jobs = list(session.scalars(query))
+    return [decode_job_event(json.dumps(job_view(job))) for job in reversed(jobs)]

@@ -2,21 +2,33 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+import redis
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from redis.exceptions import RedisError
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from yardmaster.api import schemas
 from yardmaster.api.arguments import MAX_WHOLE, whole_number
-from yardmaster.api.openapi import document
+from yardmaster.api.live.channel import Outage, Restored
+from yardmaster.api.live.hub import FullError, Hub
+from yardmaster.api.live.registry import LiveChannel, add_channel, hub
+from yardmaster.api.live.sse import LAGGED, Stream, frame, refused, unavailable
+from yardmaster.api.openapi import EVENT_STREAM, document
 from yardmaster.api.problems import problem
-from yardmaster.api.resources import resources
+from yardmaster.api.resources import Resources, resources
+from yardmaster.api.shutdown import stopping
 from yardmaster.shared import keys
 from yardmaster.shared.bucket import is_bucket_file
 from yardmaster.shared.fileclaims import bucket_id
 from yardmaster.shared.heartbeat import live_processes
+from yardmaster.shared.ledger import ledger_view
 from yardmaster.shared.models import FileLedger
 from yardmaster.shared.services import Service
 
@@ -56,10 +68,7 @@ def list_files() -> Response:
 
 
 def _file(row: dict[str, Any]) -> dict[str, Any]:
-    for column in ("started_at", "finished_at"):
-        if row[column] is not None:
-            row[column] = row[column].isoformat()
-    return row
+    return ledger_view(row)
 
 
 def _add_attempts(items: list[dict[str, Any]]) -> None:
@@ -79,20 +88,24 @@ def _add_attempts(items: list[dict[str, Any]]) -> None:
 def arriving_files() -> Response:
     """Files in the bucket that no worker has loaded yet, oldest first (the bucket folder is
     the configured one: no client input reaches the filesystem)."""
-    bucket = current_app.config["SETTINGS"].bucket
+    return jsonify(arriving(current_app.config["SETTINGS"].bucket, resources().engine))
+
+
+def arriving(bucket: Path, engine: Engine) -> dict[str, Any]:
+    """The files of ``bucket`` without a ledger row: ``{"items", "total", "bucket_visible"}``."""
     try:
         names = sorted(e.name for e in bucket.iterdir() if e.is_file() and is_bucket_file(e.name))
     except OSError:  # not mounted here (or not created yet): nothing to show, and said so
-        return jsonify(items=[], total=0, bucket_visible=False)
-    with resources().engine.connect() as connection:
+        return {"items": [], "total": 0, "bucket_visible": False}
+    with engine.connect() as connection:
         recorded = set(
             connection.scalars(
                 select(FileLedger.name).where(FileLedger.bucket == bucket_id(bucket))
             )
         )
-    arriving = [name for name in names if name not in recorded]
-    items = [{"name": name} for name in arriving[:ARRIVING_SHOWN]]
-    return jsonify(items=items, total=len(arriving), bucket_visible=True)
+    waiting = [name for name in names if name not in recorded]
+    items = [{"name": name} for name in waiting[:ARRIVING_SHOWN]]
+    return {"items": items, "total": len(waiting), "bucket_visible": True}
 
 
 @blueprint.get("/workers")
@@ -105,3 +118,124 @@ def list_workers() -> Response:
         return problem(503, "Service Unavailable", f"Redis unreachable ({exc})")
     workers = [p for p in processes if p["service"] == Service.FILE_WORKER]
     return jsonify(workers=workers)
+
+
+@blueprint.get("/files/events")
+@document(ok={200: None}, media={200: EVENT_STREAM}, errors=[503], tags=["files"])
+def file_events() -> Response:
+    """The file pipeline live: ``snapshot`` (``workers``, ``arriving``) on connect, then
+    ``worker`` (a file worker's heartbeat: its file and statistics), ``worker-gone``,
+    ``file`` (a ledger row as ``GET /files`` shows it), ``arriving`` (as ``GET
+    /files/arriving``) and ``resync`` (changes were missed: reload the lists).
+
+    ``503`` with ``Retry-After`` when this server holds all the streams it may, or as many
+    from the caller's address."""
+    live = hub()
+    try:
+        release = live.admit(CHANNEL, request.remote_addr or "unknown")
+    except FullError as exc:
+        return refused(exc)
+    channel = live.channels[CHANNEL]
+    position = channel.position
+    settings = current_app.config["SETTINGS"]
+    try:
+        opening = _snapshot(resources().redis, settings.bucket, resources().engine)
+    except (RedisError, SQLAlchemyError) as exc:
+        release()
+        return unavailable(f"the file pipeline cannot be read now ({type(exc).__name__})")
+    view = _FilesView(settings.bucket, resources())
+    stream = Stream(
+        channel, position, [opening], view.render, settings.stream_keepalive, stopping, release
+    )
+    return stream.response()
+
+
+#: The live views' channel of the file pipeline (fed by two Redis channels and the bucket).
+CHANNEL = "files"
+
+
+@dataclass(frozen=True)
+class WorkerEvent:
+    """A file worker's heartbeat (or its end), framed once for all streams."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class FileEvent:
+    """A ledger row's change, framed once for all streams."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class ArrivingEvent:
+    """The bucket's files not loaded yet, when that list changed."""
+
+    text: str
+
+
+def decode_process_event(raw: bytes | str) -> WorkerEvent | None:
+    record = json.loads(raw)
+    if record["service"] != Service.FILE_WORKER:
+        return None
+    if record.get("gone"):
+        return WorkerEvent(frame("worker-gone", json.dumps({"instance": record["instance"]})))
+    text = raw.decode() if isinstance(raw, bytes) else raw
+    return WorkerEvent(frame("worker", text))
+
+
+def decode_file_event(raw: bytes | str) -> FileEvent:
+    row = json.loads(raw)
+    return FileEvent(frame("file", json.dumps(ledger_view(row))))
+
+
+def _file_workers(client: redis.Redis) -> list[dict[str, Any]]:
+    return [p for p in live_processes(client) if p["service"] == Service.FILE_WORKER]
+
+
+def _snapshot(client: redis.Redis, bucket: Path, engine: Engine) -> str:
+    data = {"workers": _file_workers(client), "arriving": arriving(bucket, engine)}
+    return frame("snapshot", json.dumps(data))
+
+
+@dataclass
+class _FilesView:
+    bucket: Path
+    resources: Resources
+
+    def render(self, item: Any) -> Iterable[str]:
+        if isinstance(item, (WorkerEvent, FileEvent, ArrivingEvent)):
+            return (item.text,)
+        if isinstance(item, Restored):
+            snapshot = item.once(
+                "files",
+                lambda: _snapshot(self.resources.redis, self.bucket, self.resources.engine),
+            )
+            return (snapshot, frame("resync", "{}"))
+        if item == LAGGED:
+            return (frame("resync", "{}"),)
+        if isinstance(item, Outage):
+            return (": Redis unreachable; changes resume when it is back\n\n",)
+        return ()
+
+
+def _watch_the_bucket(live: Hub) -> Callable[[], object]:
+    """The periodic task that announces a change of the bucket's arriving files."""
+    bucket, engine = current_app.config["SETTINGS"].bucket, resources().engine
+    last: list[dict[str, Any]] = []
+
+    def look() -> None:
+        now = arriving(bucket, engine)
+        if not last or now != last[0]:
+            last[:] = [now]
+            live.publish_local(CHANNEL, ArrivingEvent(frame("arriving", json.dumps(now))))
+
+    return look
+
+
+def register(app: Flask) -> None:
+    """The file pipeline's endpoints, and its changes relayed to live views."""
+    app.register_blueprint(blueprint)
+    sources = {keys.PROCESS_EVENTS: decode_process_event, keys.FILE_EVENTS: decode_file_event}
+    add_channel(app, LiveChannel(CHANNEL, sources, periodic=_watch_the_bucket))

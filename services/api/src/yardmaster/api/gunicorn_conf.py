@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import logging
+import math
 from typing import Any
 
+from yardmaster.api import serving
 from yardmaster.api.metrics_dir import mark_worker_dead
 from yardmaster.api.shutdown import end_streams_on_sigterm
 from yardmaster.shared.logs import logging_config
 from yardmaster.shared.services import Service
 from yardmaster.shared.settings import Settings
 
+log = logging.getLogger(__name__)
+
+#: Files a worker keeps open besides its connections (Redis, database, logs, libraries).
+OTHER_OPEN_FILES = 200
 #: Longest a request may take before gunicorn restarts its worker.
 REQUEST_TIMEOUT_SECONDS = 60
 #: Time running requests get to finish after SIGTERM.
@@ -19,20 +26,23 @@ GRACEFUL_TIMEOUT_SECONDS = 10
 def gunicorn_options(settings: Settings, host: str, port: int) -> dict[str, Any]:
     """Options for gunicorn serving the API on ``host:port``.
 
-    Threaded workers (``gthread``) so long-lived responses such as event streams do not
-    block a whole process. The application is built once, in the main process, before the
-    workers are forked (``preload_app``): its imports take seconds, and every worker shares
-    them. It opens no connection while being built (Redis and database connections are made on
-    first use, in each worker).
+    gevent workers (:mod:`yardmaster.api.serving`): every connection is a greenlet, so event
+    streams and slow clients hold no thread; each worker takes up to
+    ``YARDMASTER_API_CONNECTIONS`` at once. The application is built once, in the main
+    process, before the workers are forked (``preload_app``): its imports take seconds, and
+    every worker shares them. It opens no connection while being built (Redis and database
+    connections are made on first use, in each worker).
     """
+    worker = serving.worker_class()
+    worker.read_timeout = settings.api_read_timeout
     return {
         "bind": f"{host}:{port}",
         "workers": settings.api_workers,
-        "worker_class": "gthread",
-        "threads": settings.api_threads,
+        "worker_class": worker,
+        "worker_connections": connections_within_open_files_limit(settings.api_connections),
         "timeout": REQUEST_TIMEOUT_SECONDS,
         "graceful_timeout": GRACEFUL_TIMEOUT_SECONDS,
-        "keepalive": 5,
+        "keepalive": max(1, math.ceil(settings.api_read_timeout)),  # then idle connections close
         "preload_app": True,
         "accesslog": "-",
         "access_log_format": '%(h)s "%(r)s" %(s)s %(b)s %(M)sms',
@@ -45,6 +55,22 @@ def gunicorn_options(settings: Settings, host: str, port: int) -> dict[str, Any]
         "child_exit": _child_exit,
         "post_worker_init": end_streams_on_sigterm,  # event streams end when a worker stops
     }
+
+
+def connections_within_open_files_limit(wanted: int) -> int:
+    """``wanted``, or fewer if this machine lets a process open too few files (logged)."""
+    limit = serving.raise_open_files_limit(wanted + OTHER_OPEN_FILES)
+    if limit >= wanted + OTHER_OPEN_FILES:
+        return wanted
+    allowed = max(16, limit - OTHER_OPEN_FILES)
+    log.warning(
+        "the open files limit (%d) allows %d connections per worker, not %d "
+        "(YARDMASTER_API_CONNECTIONS): raise it with ulimit -n",
+        limit,
+        allowed,
+        wanted,
+    )
+    return allowed
 
 
 def _child_exit(server: Any, worker: Any) -> None:

@@ -9,18 +9,21 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
-from dataclasses import asdict
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
 from importlib.resources import files as resources_files
 from typing import Any
 
-import redis
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from redis.exceptions import RedisError
 from werkzeug.http import HTTP_STATUS_CODES
 
 from yardmaster.api import schemas
 from yardmaster.api.kitty import kitty_svg
+from yardmaster.api.live.channel import Outage, Restored
+from yardmaster.api.live.hub import FullError, Hub
+from yardmaster.api.live.registry import LiveChannel, add_channel, hub
+from yardmaster.api.live.sse import LAGGED, Stream, frame, refused
 from yardmaster.api.openapi import EVENT_STREAM, HTML, SVG, document
 from yardmaster.api.problems import problem
 from yardmaster.api.resources import resources
@@ -29,8 +32,10 @@ from yardmaster.shared.settings import Settings
 from yardmaster.shared.turnqueue import keys as queue_keys
 from yardmaster.shared.turnqueue.core import (
     Ban,
+    Event,
     RedeemOutcome,
     ReleaseOutcome,
+    Snapshot,
     TakeOutcome,
 )
 from yardmaster.shared.turnqueue.core import (
@@ -50,9 +55,6 @@ REDEEM_STATUS = {
     RedeemOutcome.MALFORMED: 400,
     RedeemOutcome.QUEUE_EMPTY: 404,
 }
-#: An idle stream sends a comment this often: gone clients are noticed (and their thread
-#: freed) within it.
-KEEPALIVE_SECONDS = 2.0
 
 
 def _settings() -> Settings:
@@ -269,43 +271,102 @@ def lift_ban(ip: str) -> Response:
 @blueprint.get("/queue/events")
 @document(ok={200: None}, media={200: EVENT_STREAM}, errors=[403, 503], tags=["queue"])
 def queue_events() -> Response:
-    """Server-Sent Events: ``snapshot`` on connect, then every change with its id."""
-    queue = turn_queue()
-    client = resources().redis
+    """Server-Sent Events: ``snapshot`` on connect, then every change with its id.
+
+    With ``Last-Event-ID``, the changes since that id instead of the snapshot (while the
+    queue still keeps them). ``503`` with ``Retry-After`` when this server holds all the
+    streams it may, or as many from the caller's address."""
+    queue, live = turn_queue(), hub()
     try:
-        pubsub = client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
-        pubsub.subscribe(queue_keys.EVENTS_CHANNEL)
-        snapshot = queue.snapshot(time.time())
+        release = live.admit(queue_keys.EVENTS_CHANNEL, client_ip())
+    except FullError as exc:
+        return refused(exc)
+    channel = live.channels[queue_keys.EVENTS_CHANNEL]
+    position = channel.position  # before the opening picture: no change falls in between
+    try:
+        opening, last_id = _opening(queue, request.headers.get("Last-Event-ID"))
     except RedisError as exc:
+        release()
         return _queue_down(exc)
-    return Response(
-        _stream(queue, pubsub, asdict(snapshot)),
-        mimetype="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    keepalive = _settings().stream_keepalive
+    view = _QueueView(queue, last_id)
+    return Stream(channel, position, opening, view.render, keepalive, stopping, release).response()
 
 
-def _stream(
-    queue: TurnQueue, pubsub: redis.client.PubSub, snapshot: dict[str, Any]
-) -> Iterator[str]:
-    last_id = int(snapshot["last_event_id"])
-    try:
-        yield f"retry: 2000\nid: {last_id}\nevent: snapshot\ndata: {json.dumps(snapshot)}\n\n"
-        last_sent = time.monotonic()
-        while not stopping():  # this worker stops: the browser reconnects to another
-            message = pubsub.get_message(timeout=1.0)
-            if message is None:
-                queue.apply_expiry(time.time())  # expiries reach watchers while nobody acts
-                if time.monotonic() - last_sent > KEEPALIVE_SECONDS:
-                    yield ": keep-alive\n\n"
-                    last_sent = time.monotonic()
-                continue
-            event = decode_event(message["data"])
-            if event.id <= last_id:
-                continue  # already in the snapshot
-            last_id = event.id
-            data = json.dumps({k: v for k, v in asdict(event).items() if k != "id"})
-            yield f"id: {event.id}\nevent: {event.type.value}\ndata: {data}\n\n"
-            last_sent = time.monotonic()
-    finally:
-        pubsub.close()
+@dataclass(frozen=True)
+class QueueEvent:
+    """One change of the queue as every stream of the process sends it."""
+
+    id: int
+    text: str
+
+
+def decode_queue_event(raw: bytes | str) -> QueueEvent:
+    """A message of the queue's channel, framed once for all its streams."""
+    return _framed(decode_event(raw))
+
+
+def _framed(event: Event) -> QueueEvent:
+    data = json.dumps({k: v for k, v in asdict(event).items() if k != "id"})
+    return QueueEvent(event.id, frame(event.type.value, data, event_id=event.id))
+
+
+def _snapshot_frame(snapshot: Snapshot) -> str:
+    return frame("snapshot", json.dumps(asdict(snapshot)), event_id=snapshot.last_event_id)
+
+
+def _opening(queue: TurnQueue, last_event_id: str | None) -> tuple[list[str], int]:
+    """What a new stream sends first, and the id of the last change it reflects: the changes
+    after ``last_event_id`` if the queue still has all of them, else a snapshot."""
+    if last_event_id and last_event_id.strip().isdigit():
+        after = int(last_event_id)
+        missed = queue.events_after(after)
+        if missed and missed[0].id == after + 1:
+            return [_framed(event).text for event in missed], missed[-1].id
+        snapshot = queue.snapshot(time.time())
+        if not missed and snapshot.last_event_id == after:
+            return [], after  # nothing happened meanwhile
+    else:
+        snapshot = queue.snapshot(time.time())
+    return [_snapshot_frame(snapshot)], snapshot.last_event_id
+
+
+@dataclass
+class _QueueView:
+    """One stream's place in the queue's changes: the id of the last change it sent."""
+
+    queue: TurnQueue
+    last_id: int
+
+    def render(self, item: Any) -> Iterable[str]:
+        if isinstance(item, QueueEvent):
+            if item.id <= self.last_id:
+                return ()  # already in the opening picture
+            self.last_id = item.id
+            return (item.text,)
+        if isinstance(item, Restored):
+            snapshot = item.once("queue", lambda: self.queue.snapshot(time.time()))
+            return self._fresh(snapshot)
+        if item == LAGGED:
+            return self._fresh(self.queue.snapshot(time.time()))
+        if isinstance(item, Outage):
+            return (": Redis unreachable; changes resume when it is back\n\n",)
+        return ()
+
+    def _fresh(self, snapshot: Snapshot) -> Iterable[str]:
+        self.last_id = snapshot.last_event_id
+        return (_snapshot_frame(snapshot),)
+
+
+def register(app: Flask) -> None:
+    """The queue's endpoints, and its changes relayed to live views (whose process also
+    expires overdue heads once a second, so that expiries reach watchers while nobody acts)."""
+    app.register_blueprint(blueprint)
+
+    def expire_overdue_heads(_hub: Hub) -> Callable[[], object]:
+        queue = turn_queue()
+        return lambda: queue.apply_expiry(time.time())
+
+    name = queue_keys.EVENTS_CHANNEL
+    channel = LiveChannel(name, {name: decode_queue_event}, periodic=expire_overdue_heads)
+    add_channel(app, channel)

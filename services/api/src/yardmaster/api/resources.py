@@ -9,11 +9,15 @@ import redis
 from flask import current_app
 from sqlalchemy import Engine
 
+from yardmaster.api import offloop_sqlite
+from yardmaster.api.serving import gevent_is_active
 from yardmaster.shared.db import make_engine
 from yardmaster.shared.migrate import head_revision
 from yardmaster.shared.redis_client import make_redis
 from yardmaster.shared.settings import Settings
 
+#: Redis connections of one API process, shared by all its requests (others wait their turn).
+REDIS_CONNECTIONS = 64
 #: Readiness probes must answer quickly even when a dependency hangs.
 PROBE_TIMEOUT_SECONDS = 2.0
 
@@ -30,9 +34,11 @@ class Resources:
     def from_settings(cls, settings: Settings) -> Resources:
         """Create (not yet open) connections for ``settings``."""
         timeout = min(settings.connect_timeout, PROBE_TIMEOUT_SECONDS)
+        # under gevent, SQLite's waits for its lock must not stop the event loop
+        sqlite_module = offloop_sqlite.MODULE if gevent_is_active() else None
         return cls(
-            redis=make_redis(settings.redis_url, connect_timeout=timeout),
-            engine=make_engine(settings.database_url, connect_timeout=timeout),
+            redis=make_redis(settings.redis_url, timeout, shared_by=REDIS_CONNECTIONS),
+            engine=make_engine(settings.database_url, timeout, sqlite_module=sqlite_module),
             schema_head=head_revision(),
         )
 

@@ -92,6 +92,7 @@ def serve(settings: Settings, stop: threading.Event, tunables: Tunables) -> None
         settings.instance,
         settings.run_dir,
         settings.heartbeat_interval,
+        announce_changes=True,  # the live Files view shows each file as it is taken and done
     )
     heartbeat.beat(force=True, state="connecting")
     if not wait_for_redis(client, stop, f"file worker (Redis at {redact(settings.redis_url)})"):

@@ -26,6 +26,7 @@ from yardmaster.file_worker.core.tunables import Tunables
 from yardmaster.file_worker.discovery import Discovery
 from yardmaster.shared.fileclaims import Claim, FileClaims, Lease, bucket_id
 from yardmaster.shared.jobstore import utcnow
+from yardmaster.shared.ledger import publish_ledger_change
 from yardmaster.shared.models import FileLedger, StoreStatus
 from yardmaster.shared.redis_client import wait_for_redis
 
@@ -179,6 +180,9 @@ class FileWorker:
         self.current = lease.file
         try:
             rows = self._load(lease.file, content, started)
+            self._announce(
+                lease.file, "loaded", minutes=content.minutes, rows=rows, started_at=started
+            )
             deadline = claimed_at + content.minutes * self.seconds_in_min
             interrupted = self._work_until(deadline, renewer.lost)
         finally:
@@ -212,10 +216,23 @@ class FileWorker:
             return
         self.known_done.add(lease.file)
         self.unrecorded.append((lease.file, self.name, finished))
+        self._announce(
+            lease.file,
+            "done",
+            minutes=content.minutes,
+            rows=rows,
+            started_at=started,
+            finished_at=finished,
+        )
         self.stats = self.stats.add(content.minutes)
         log.info("%s: done (%.4f min, %d rows)", lease.file, content.minutes, rows)
         if self.stats.due:
             self.say(self.stats.line())
+
+    def _announce(self, name: str, state: str, **values: Any) -> None:
+        """Tell live views that the ledger row of ``name`` changed (see :mod:`.ledger`)."""
+        row = {"bucket": bucket_id(self.directory), "name": name, "state": state}
+        publish_ledger_change(self.claims.client, {**row, "worker": self.name, **values})
 
     def _count_lease_loss(self, lease: Lease) -> None:
         """Count the loss for ``/metrics``; best effort (a loss often comes with Redis trouble)."""
@@ -340,3 +357,4 @@ class FileWorker:
                     .where(FileLedger.bucket == bucket, FileLedger.name == name)
                     .values(**values)
                 )
+        self._announce(name, **values)

@@ -1,0 +1,56 @@
+"""Which channels the live views of an application relay, and the hub of each API process."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask, current_app
+
+from yardmaster.api.live.hub import Hub, Limits, Source
+from yardmaster.api.resources import resources
+from yardmaster.api.shutdown import stopping
+from yardmaster.shared.settings import Settings
+
+EXTENSION = "yardmaster.live"
+
+
+@dataclass(frozen=True)
+class LiveChannel:
+    """A channel of live views, fed by the Redis channels of ``sources`` (each with the
+    function that decodes its messages); ``periodic``, if any, makes (in the application's
+    context, when the hub starts) a task run every ``every`` seconds while the channel has
+    viewers, which may append items of its own (:meth:`Hub.publish_local`)."""
+
+    name: str
+    sources: dict[str, Callable[[bytes], Any]]
+    periodic: Callable[[Hub], Callable[[], object]] | None = None
+    every: float = 1.0
+
+
+def add_channel(app: Flask, channel: LiveChannel) -> None:
+    """Relay ``channel`` to the live views of ``app`` (called while the app is built)."""
+    app.extensions.setdefault(EXTENSION + ".channels", []).append(channel)
+
+
+def hub() -> Hub:
+    """The hub of this process, made on first use: in a gunicorn worker, after the fork, so
+    that every worker has its own subscription."""
+    existing = current_app.extensions.get(EXTENSION)
+    if isinstance(existing, Hub):
+        return existing
+    settings: Settings = current_app.config["SETTINGS"]
+    channels: list[LiveChannel] = current_app.extensions.get(EXTENSION + ".channels", [])
+    sources = {
+        redis_channel: Source(channel.name, decode)
+        for channel in channels
+        for redis_channel, decode in channel.sources.items()
+    }
+    limits = Limits(settings.streams_per_process, settings.streams_per_address)
+    made = Hub(resources().redis, sources, limits, stopping)
+    for channel in channels:
+        if channel.periodic is not None:
+            made.every(channel.every, channel.periodic(made), while_watched=channel.name)
+    kept: Hub = current_app.extensions.setdefault(EXTENSION, made)  # the first one made
+    return kept

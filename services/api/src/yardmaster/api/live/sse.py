@@ -1,0 +1,110 @@
+"""Server-Sent Events: how one live view is written to its client.
+
+A stream opens with its retry hint and an opening picture, then follows a
+:class:`~.channel.Channel` from the position it had when the picture was taken (nothing is
+missed, and the render skips what the picture already shows). It sends a comment when it
+has been quiet for the keep-alive interval (proxies keep the connection, and a client that
+went away is noticed), and ends when the process stops.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from flask import Response
+
+from yardmaster.api.live.channel import Channel
+from yardmaster.api.live.hub import FullError
+from yardmaster.api.problems import problem
+
+#: Milliseconds a browser waits before reconnecting after the stream drops.
+RETRY_MS = 2000
+#: What a stream's ``render`` is given when it fell too far behind: items were lost to it.
+LAGGED = "lagged"
+
+#: Turns one channel item into the text to send (often nothing: the stream's filter).
+Render = Callable[[Any], Iterable[str]]
+
+
+def frame(event: str, data: str, event_id: str | int | None = None) -> str:
+    """One SSE message (``data`` must be one line, as JSON is)."""
+    head = f"id: {event_id}\n" if event_id is not None else ""
+    return f"{head}event: {event}\ndata: {data}\n\n"
+
+
+def refused(exc: FullError) -> Response:
+    """``503`` with ``Retry-After``: no stream may open now."""
+    response = problem(503, "Service Unavailable", f"no live stream now: {exc.reason}")
+    response.headers["Retry-After"] = str(exc.retry_after)
+    return response
+
+
+def unavailable(why: str, retry_after: int = 2) -> Response:
+    """``503`` with ``Retry-After`` for a stream whose opening picture cannot be made."""
+    response = problem(503, "Service Unavailable", why)
+    response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
+class Stream:
+    """The body of a stream response: iterating it writes the stream; closing it (the server
+    always does, also when the client left before the first byte) ends its admission."""
+
+    def __init__(
+        self,
+        channel: Channel[Any],
+        position: int,
+        opening: list[str],
+        render: Render,
+        keepalive: float,
+        stopping: Callable[[], bool],
+        release: Callable[[], None],
+    ) -> None:
+        self._messages = _follow(channel, position, opening, render, keepalive, stopping)
+        self._release = release
+
+    def __iter__(self) -> Iterator[str]:
+        return self._messages
+
+    def close(self) -> None:
+        try:
+            self._messages.close()
+        finally:
+            self._release()
+
+    def response(self) -> Response:
+        """The streaming HTTP response (never buffered by proxies or caches)."""
+        return Response(
+            self,
+            mimetype="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+
+
+def _follow(
+    channel: Channel[Any],
+    position: int,
+    opening: list[str],
+    render: Render,
+    keepalive: float,
+    stopping: Callable[[], bool],
+) -> Iterator[str]:
+    yield f"retry: {RETRY_MS}\n: connected\n\n" + "".join(opening)
+    last_sent = time.monotonic()
+    while not stopping():
+        wait = max(0.0, last_sent + keepalive - time.monotonic())
+        read = channel.read(position, timeout=wait)
+        position = read.position
+        chunks = list(render(LAGGED)) if read.lagged else []
+        for item in read.items:
+            chunks.extend(render(item))
+        if chunks:
+            yield "".join(chunks)
+            last_sent = time.monotonic()
+        elif time.monotonic() - last_sent >= keepalive:
+            yield ": keep-alive\n\n"
+            last_sent = time.monotonic()
+        if read.closed:
+            return

@@ -1,0 +1,234 @@
+"""How the API serves connections: one greenlet each, so a held stream or a slow client costs
+memory, never an OS thread.
+
+gunicorn's ``gevent`` worker runs every connection in a greenlet on one event loop per
+process; redis-py and psycopg 3 wait on their sockets cooperatively once the standard library
+is patched (``gevent.monkey.patch_all()``, the first thing ``python -m yardmaster.api`` does).
+:class:`ApiWorker` adds what the stock worker lacks for clients that trickle:
+
+- a request whose line and headers have not all arrived within the read timeout is answered
+  ``408`` (an idle keep-alive connection that sent nothing is simply closed);
+- every socket read or write waits at most the read timeout, so a client that stops reading
+  its stream or stops sending its body is dropped;
+- bodies arriving slower than :data:`MIN_BODY_BYTES_PER_SECOND` are ended with ``408`` by
+  :class:`BodyDeadline`, the WSGI side of the same rule.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from werkzeug.exceptions import RequestTimeout
+
+log = logging.getLogger(__name__)
+
+#: A request body must average at least this after its first read timeout has passed.
+MIN_BODY_BYTES_PER_SECOND = 1024
+#: Set in the WSGI environ once a request's body has timed out: the connection must close.
+BODY_TIMED_OUT = "yardmaster.body_timed_out"
+
+
+def gevent_is_active() -> bool:
+    """True in a process whose standard library gevent has patched (the API under gunicorn)."""
+    import sys
+
+    monkey = sys.modules.get("gevent.monkey")
+    return monkey is not None and bool(monkey.is_module_patched("socket"))
+
+
+def raise_open_files_limit(wanted: int) -> int:
+    """Raise this process's open-file limit towards ``wanted`` (up to the hard limit); return
+    the limit now in force. Every connection holds a file descriptor."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    ceiling = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < ceiling:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (ceiling, hard))
+        soft = ceiling
+    return int(soft)
+
+
+class BodyDeadline:
+    """WSGI middleware: a request body that stalls, or trickles in slower than
+    :data:`MIN_BODY_BYTES_PER_SECOND` once ``read_timeout`` seconds have passed, ends the
+    request with ``408 Request Timeout`` (and the connection with it)."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]], read_timeout: float) -> None:
+        self.app, self.read_timeout = app, read_timeout
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        if environ.get("CONTENT_LENGTH") in (None, "", "0") and "chunked" not in environ.get(
+            "HTTP_TRANSFER_ENCODING", ""
+        ):
+            return self.app(environ, start_response)
+        environ["wsgi.input"] = _GuardedInput(environ, self.read_timeout)
+
+        def start_closing_if_timed_out(*args: Any) -> Any:
+            if environ.get(BODY_TIMED_OUT):  # the rest of the body is never read: close
+                force_close = getattr(
+                    getattr(start_response, "__self__", None), "force_close", None
+                )
+                if callable(force_close):  # gunicorn's response
+                    force_close()
+            return start_response(*args)
+
+        return self.app(environ, start_closing_if_timed_out)
+
+
+class _GuardedInput:
+    """A request body stream that refuses to be read too slowly (see :class:`BodyDeadline`)."""
+
+    def __init__(self, environ: dict[str, Any], read_timeout: float) -> None:
+        self._environ, self._stream = environ, environ["wsgi.input"]
+        self._timeout = read_timeout
+        self._started = time.monotonic()
+        self._received = 0
+
+    def read(self, size: int | None = -1) -> bytes:
+        return self._guard(self._stream.read, size)
+
+    def readline(self, size: int | None = -1) -> bytes:
+        return self._guard(self._stream.readline, size)
+
+    def __iter__(self) -> _GuardedInput:
+        return self
+
+    def __next__(self) -> bytes:
+        line = self.readline()
+        if not line:
+            raise StopIteration
+        return line
+
+    def _guard(self, read: Callable[[Any], bytes], size: int | None) -> bytes:
+        try:
+            data = read(size)
+        except OSError:  # the socket timed out (see ApiWorker.handle)
+            self._give_up(f"no part of the request body arrived for {self._timeout:g} s")
+        self._received += len(data)
+        elapsed = time.monotonic() - self._started
+        if elapsed > self._timeout and self._received < elapsed * MIN_BODY_BYTES_PER_SECOND:
+            self._give_up(
+                f"the request body arrived at {self._received / elapsed:.0f} bytes/s, "
+                f"under the {MIN_BODY_BYTES_PER_SECOND} bytes/s this server waits for"
+            )
+        return data
+
+    def _give_up(self, why: str) -> None:
+        self._environ[BODY_TIMED_OUT] = True
+        raise RequestTimeout(f"{why}; send the request again, faster")
+
+
+def _problem_bytes(status: int, title: str, detail: str) -> bytes:
+    body = json.dumps({"type": "about:blank", "title": title, "status": status, "detail": detail})
+    head = (
+        f"HTTP/1.1 {status} {title}\r\nConnection: close\r\n"
+        f"Content-Type: application/problem+json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    return (head + body).encode("latin-1")
+
+
+def _gone(what: str) -> ConnectionResetError:
+    """A client that stopped for a whole socket timeout, as gunicorn's quiet "client gone"."""
+    return ConnectionResetError(errno.ECONNRESET, f"the client {what} for too long")
+
+
+def _make_worker_class() -> type:
+    """gunicorn's gevent worker with the read deadlines above (built on first use: importing
+    gunicorn's gevent worker imports gevent)."""
+    import gevent
+    from gevent.local import local
+    from gunicorn.workers.ggevent import GeventWorker
+
+    class _Connection(local):  # type: ignore[misc]
+        """What the worker knows of the connection its current greenlet serves."""
+
+        received = 0  # bytes read since the last complete request head
+        client: Any = None
+
+    class _WatchedSocket:
+        """A client socket that counts what it receives (to tell a slow request from an
+        idle keep-alive connection)."""
+
+        def __init__(self, sock: Any, connection: _Connection) -> None:
+            self._sock, self._connection = sock, connection
+
+        def recv(self, size: int, *flags: int) -> bytes:
+            try:
+                data: bytes = self._sock.recv(size, *flags)
+            except TimeoutError:
+                raise _gone("sent nothing") from None
+            self._connection.received += len(data)
+            return data
+
+        def sendall(self, data: bytes, *flags: int) -> None:
+            try:
+                self._sock.sendall(data, *flags)
+            except TimeoutError:
+                raise _gone("read nothing") from None
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._sock, name)
+
+    class _RequestHeadDeadline:
+        """The line and headers of the next request must arrive within the read timeout."""
+
+        def __init__(self, worker: ApiWorker) -> None:
+            self.worker = worker
+            self.timeout = gevent.Timeout(worker.read_timeout)
+
+        def __enter__(self) -> None:
+            self.worker.connection.received = 0
+            self.timeout.start()
+
+        def __exit__(self, kind: Any, exc: Any, tb: Any) -> bool:
+            self.timeout.close()
+            if exc is not self.timeout:
+                return False
+            if self.worker.connection.received:  # a request began and did not finish
+                self.worker.answer_timeout()
+            return True  # the loop sees no request and closes the connection
+
+    class ApiWorker(GeventWorker):  # type: ignore[misc]
+        read_timeout = 10.0
+
+        def init_process(self) -> None:
+            self.connection = _Connection()
+            super().init_process()
+
+        def handle(self, listener: Any, client: Any, addr: Any) -> None:
+            # every read and write waits at most this (a little more than a request head may
+            # take, so that a head that trickles in is answered 408 first)
+            client.settimeout(self.read_timeout + 1.0)
+            self.connection.client = client
+            # AsyncWorker's, not GeventWorker's (which would make the socket block forever)
+            super(GeventWorker, self).handle(
+                listener, _WatchedSocket(client, self.connection), addr
+            )
+
+        def timeout_ctx(self) -> _RequestHeadDeadline:
+            return _RequestHeadDeadline(self)
+
+        def answer_timeout(self) -> None:
+            detail = f"the request was not complete within {self.read_timeout:g} s"
+            with contextlib.suppress(OSError):  # the client may be gone already
+                self.connection.client.sendall(_problem_bytes(408, "Request Timeout", detail))
+
+    return ApiWorker
+
+
+#: Filled on first use by :func:`worker_class`.
+_WORKER_CLASS: list[type] = []
+
+
+def worker_class() -> type:
+    """The gunicorn worker class serving the API."""
+    if not _WORKER_CLASS:
+        _WORKER_CLASS.append(_make_worker_class())
+    return _WORKER_CLASS[0]
