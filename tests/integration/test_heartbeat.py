@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import time
 from pathlib import Path
 
 import redis
@@ -86,3 +88,42 @@ def test_the_container_healthcheck_passes_only_on_a_fresh_liveness_file(
     assert liveness_check(["file-worker"]) == 0
     assert liveness_check(["report-worker"]) == 1
     assert liveness_check(["file-worker", "--max-age", "-1"]) == 1
+
+
+def test_every_beat_and_the_end_of_a_process_are_published_for_live_views(
+    redis_url: str, tmp_path: Path
+) -> None:
+    client = redis.Redis.from_url(redis_url)
+    listener = client.pubsub(ignore_subscribe_messages=True)
+    listener.subscribe(keys.PROCESS_EVENTS)
+    beat = heartbeat(redis_url, tmp_path)
+
+    beat.beat(state="working")
+    beat.retire()
+
+    records: list[dict[str, object]] = []
+    deadline = time.monotonic() + 5
+    while len(records) < 2 and time.monotonic() < deadline:
+        if message := listener.get_message(timeout=0.5):
+            records.append(json.loads(message["data"]))
+    assert records[0]["state"] == "working"
+    assert records[1] == {"service": "file-worker", "instance": "fw-1", "gone": True}
+
+
+def test_a_beat_with_new_details_is_written_at_once_when_changes_are_announced(
+    redis_url: str, tmp_path: Path
+) -> None:
+    clock = FakeClock()
+    client = redis.Redis.from_url(redis_url)
+    beat = Heartbeat(client, "file-worker", "fw-1", tmp_path, 5.0, clock, announce_changes=True)
+    beat.beat(current_file="a.txt")
+
+    clock.now += 0.1
+    beat.beat(current_file="a.txt")  # unchanged: waits for the interval
+    [unchanged] = live_processes(client)
+    beat.beat(current_file="b.txt")  # changed: written now
+
+    [changed] = live_processes(client)
+    assert unchanged["beat_at"] == 1_000.0
+    assert changed["current_file"] == "b.txt"
+    assert changed["beat_at"] == 1_000.1

@@ -22,6 +22,7 @@ from yardmaster.api import (
     reports,
 )
 from yardmaster.api.resources import Resources
+from yardmaster.api.serving import BodyDeadline
 from yardmaster.shared.settings import Settings, load_settings
 
 
@@ -49,6 +50,7 @@ def create_app(settings: Settings | None = None, resources: Resources | None = N
     metrics.register(app)
     openapi.register(app)
     app.register_blueprint(dashboard.blueprint)
+    app.wsgi_app = BodyDeadline(app.wsgi_app)  # type: ignore[method-assign]  # a stalled body: 408
     if settings.trusted_proxies:  # the client address from X-Forwarded-For, set by them only
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies)  # type: ignore[method-assign]
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_mb * 1024 * 1024

@@ -4,14 +4,15 @@ memory, never an OS thread.
 gunicorn's ``gevent`` worker runs every connection in a greenlet on one event loop per
 process; redis-py and psycopg 3 wait on their sockets cooperatively once the standard library
 is patched (``gevent.monkey.patch_all()``, the first thing ``python -m yardmaster.api`` does).
-:class:`ApiWorker` adds what the stock worker lacks for clients that trickle:
+:class:`ApiWorker` adds what the stock worker lacks for clients that trickle, with one read
+timeout (``YARDMASTER_API_READ_TIMEOUT``, 10 s by default):
 
-- a request whose line and headers have not all arrived within the read timeout is answered
-  ``408`` (an idle keep-alive connection that sent nothing is simply closed);
-- every socket read or write waits at most the read timeout, so a client that stops reading
-  its stream or stops sending its body is dropped;
-- bodies arriving slower than :data:`MIN_BODY_BYTES_PER_SECOND` are ended with ``408`` by
-  :class:`BodyDeadline`, the WSGI side of the same rule.
+- a request whose line and headers have not all arrived within it is answered ``408`` (an
+  idle keep-alive connection that sent nothing is simply closed);
+- a request body that stalls for it, or that still averages under
+  :data:`MIN_BODY_BYTES_PER_SECOND` once it has passed, ends the request with ``408`` (through
+  :class:`BodyDeadline`, the WSGI side of the rule) and the connection with it;
+- any write waits at most about as long, so a client that stops reading its stream is dropped.
 """
 
 from __future__ import annotations
@@ -19,25 +20,30 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
-import logging
+import sys
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from werkzeug.exceptions import RequestTimeout
 
-log = logging.getLogger(__name__)
-
-#: A request body must average at least this after its first read timeout has passed.
+#: A request body must average at least this once the read timeout has passed.
 MIN_BODY_BYTES_PER_SECOND = 1024
 #: Set in the WSGI environ once a request's body has timed out: the connection must close.
 BODY_TIMED_OUT = "yardmaster.body_timed_out"
 
 
+class TooSlowError(ConnectionResetError):
+    """A client sent too little for too long; gunicorn closes such a connection quietly, and
+    :class:`BodyDeadline` answers it ``408`` when it happened while reading a body."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(errno.ECONNRESET, why)
+        self.why = why
+
+
 def gevent_is_active() -> bool:
     """True in a process whose standard library gevent has patched (the API under gunicorn)."""
-    import sys
-
     monkey = sys.modules.get("gevent.monkey")
     return monkey is not None and bool(monkey.is_module_patched("socket"))
 
@@ -56,26 +62,25 @@ def raise_open_files_limit(wanted: int) -> int:
 
 
 class BodyDeadline:
-    """WSGI middleware: a request body that stalls, or trickles in slower than
-    :data:`MIN_BODY_BYTES_PER_SECOND` once ``read_timeout`` seconds have passed, ends the
-    request with ``408 Request Timeout`` (and the connection with it)."""
+    """WSGI middleware: a request body the server gave up on (:class:`TooSlowError`, or any
+    socket error while reading it) ends the request with ``408 Request Timeout``, and the
+    connection with it (the rest of the body will never be read)."""
 
-    def __init__(self, app: Callable[..., Iterable[bytes]], read_timeout: float) -> None:
-        self.app, self.read_timeout = app, read_timeout
+    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+        self.app = app
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         if environ.get("CONTENT_LENGTH") in (None, "", "0") and "chunked" not in environ.get(
             "HTTP_TRANSFER_ENCODING", ""
         ):
             return self.app(environ, start_response)
-        environ["wsgi.input"] = _GuardedInput(environ, self.read_timeout)
+        environ["wsgi.input"] = _GuardedInput(environ)
 
         def start_closing_if_timed_out(*args: Any) -> Any:
-            if environ.get(BODY_TIMED_OUT):  # the rest of the body is never read: close
-                force_close = getattr(
-                    getattr(start_response, "__self__", None), "force_close", None
-                )
-                if callable(force_close):  # gunicorn's response
+            if environ.get(BODY_TIMED_OUT):
+                response = getattr(start_response, "__self__", None)  # gunicorn's response
+                force_close = getattr(response, "force_close", None)
+                if callable(force_close):
                     force_close()
             return start_response(*args)
 
@@ -83,13 +88,10 @@ class BodyDeadline:
 
 
 class _GuardedInput:
-    """A request body stream that refuses to be read too slowly (see :class:`BodyDeadline`)."""
+    """A request body stream whose socket errors become ``408`` (see :class:`BodyDeadline`)."""
 
-    def __init__(self, environ: dict[str, Any], read_timeout: float) -> None:
+    def __init__(self, environ: dict[str, Any]) -> None:
         self._environ, self._stream = environ, environ["wsgi.input"]
-        self._timeout = read_timeout
-        self._started = time.monotonic()
-        self._received = 0
 
     def read(self, size: int | None = -1) -> bytes:
         return self._guard(self._stream.read, size)
@@ -108,21 +110,11 @@ class _GuardedInput:
 
     def _guard(self, read: Callable[[Any], bytes], size: int | None) -> bytes:
         try:
-            data = read(size)
-        except OSError:  # the socket timed out (see ApiWorker.handle)
-            self._give_up(f"no part of the request body arrived for {self._timeout:g} s")
-        self._received += len(data)
-        elapsed = time.monotonic() - self._started
-        if elapsed > self._timeout and self._received < elapsed * MIN_BODY_BYTES_PER_SECOND:
-            self._give_up(
-                f"the request body arrived at {self._received / elapsed:.0f} bytes/s, "
-                f"under the {MIN_BODY_BYTES_PER_SECOND} bytes/s this server waits for"
-            )
-        return data
-
-    def _give_up(self, why: str) -> None:
-        self._environ[BODY_TIMED_OUT] = True
-        raise RequestTimeout(f"{why}; send the request again, faster")
+            return read(size)
+        except OSError as exc:
+            self._environ[BODY_TIMED_OUT] = True
+            why = exc.why if isinstance(exc, TooSlowError) else "the request body stopped"
+            raise RequestTimeout(f"{why}; send the request again, faster") from None
 
 
 def _problem_bytes(status: int, title: str, detail: str) -> bytes:
@@ -132,11 +124,6 @@ def _problem_bytes(status: int, title: str, detail: str) -> bytes:
         f"Content-Type: application/problem+json\r\nContent-Length: {len(body)}\r\n\r\n"
     )
     return (head + body).encode("latin-1")
-
-
-def _gone(what: str) -> ConnectionResetError:
-    """A client that stopped for a whole socket timeout, as gunicorn's quiet "client gone"."""
-    return ConnectionResetError(errno.ECONNRESET, f"the client {what} for too long")
 
 
 def _make_worker_class() -> type:
@@ -149,29 +136,47 @@ def _make_worker_class() -> type:
     class _Connection(local):  # type: ignore[misc]
         """What the worker knows of the connection its current greenlet serves."""
 
-        received = 0  # bytes read since the last complete request head
         client: Any = None
+        received = 0  # bytes read since the current request began
+        body_since: float | None = None  # when the app began handling the current request
 
     class _WatchedSocket:
         """A client socket that counts what it receives (to tell a slow request from an
-        idle keep-alive connection)."""
+        idle keep-alive connection) and ends a body that trickles."""
 
-        def __init__(self, sock: Any, connection: _Connection) -> None:
-            self._sock, self._connection = sock, connection
+        def __init__(self, sock: Any, connection: _Connection, read_timeout: float) -> None:
+            self._sock, self._connection, self._timeout = sock, connection, read_timeout
 
         def recv(self, size: int, *flags: int) -> bytes:
             try:
                 data: bytes = self._sock.recv(size, *flags)
             except TimeoutError:
-                raise _gone("sent nothing") from None
-            self._connection.received += len(data)
+                raise TooSlowError(f"no byte arrived for {self._timeout:g} s") from None
+            connection = self._connection
+            connection.received += len(data)
+            if connection.body_since is not None:
+                elapsed = time.monotonic() - connection.body_since
+                if elapsed > self._timeout and (
+                    connection.received < elapsed * MIN_BODY_BYTES_PER_SECOND
+                ):
+                    raise TooSlowError(
+                        f"the request body arrived at {connection.received / elapsed:.0f} "
+                        f"bytes/s, under the {MIN_BODY_BYTES_PER_SECOND} this server waits for"
+                    )
             return data
 
         def sendall(self, data: bytes, *flags: int) -> None:
             try:
                 self._sock.sendall(data, *flags)
             except TimeoutError:
-                raise _gone("read nothing") from None
+                raise TooSlowError(f"the client read nothing for {self._timeout:g} s") from None
+
+        def sendfile(self, *args: Any, **kwargs: Any) -> int:
+            try:
+                sent: int = self._sock.sendfile(*args, **kwargs)
+            except TimeoutError:
+                raise TooSlowError(f"the client read nothing for {self._timeout:g} s") from None
+            return sent
 
         def __getattr__(self, name: str) -> Any:
             return getattr(self._sock, name)
@@ -185,6 +190,7 @@ def _make_worker_class() -> type:
 
         def __enter__(self) -> None:
             self.worker.connection.received = 0
+            self.worker.connection.body_since = None
             self.timeout.start()
 
         def __exit__(self, kind: Any, exc: Any, tb: Any) -> bool:
@@ -207,10 +213,18 @@ def _make_worker_class() -> type:
             # take, so that a head that trickles in is answered 408 first)
             client.settimeout(self.read_timeout + 1.0)
             self.connection.client = client
+            watched = _WatchedSocket(client, self.connection, self.read_timeout)
             # AsyncWorker's, not GeventWorker's (which would make the socket block forever)
-            super(GeventWorker, self).handle(
-                listener, _WatchedSocket(client, self.connection), addr
-            )
+            super(GeventWorker, self).handle(listener, watched, addr)
+
+        def handle_request(self, listener_name: Any, req: Any, sock: Any, addr: Any) -> bool:
+            self.connection.received = 0
+            self.connection.body_since = time.monotonic()  # its body, if any, comes now
+            try:
+                handled: bool = super().handle_request(listener_name, req, sock, addr)
+            finally:
+                self.connection.body_since = None
+            return handled
 
         def timeout_ctx(self) -> _RequestHeadDeadline:
             return _RequestHeadDeadline(self)

@@ -82,7 +82,8 @@ class Hub:
         limits: Limits,
         stopping: Callable[[], bool],
     ) -> None:
-        self.client, self.limits, self._stopping = client, limits, stopping
+        self.client, self.limits, self._process_stopping = client, limits, stopping
+        self._closed = False
         self._sources = sources
         self.channels: dict[str, Channel[Any]] = {
             source.into: Channel(source.into) for source in sources.values()
@@ -140,6 +141,15 @@ class Hub:
     def open_streams(self) -> int:
         """Streams open on this process now."""
         return self._open
+
+    def close(self) -> None:
+        """End every stream and the relay (as when the process stops)."""
+        self._closed = True
+        for channel in self.channels.values():
+            channel.close()
+
+    def _stopping(self) -> bool:
+        return self._closed or self._process_stopping()
 
     # -- periodic tasks ---------------------------------------------------------------------
 
