@@ -34,7 +34,7 @@ PYTHON = sys.executable
 SCHEMATHESIS = str(Path(PYTHON).with_name("schemathesis"))
 REPO = Path(__file__).resolve().parent.parent
 #: Streams that never end: nothing to check in a finite response.
-STREAMS = ("/jobs/events", "/queue/events")
+STREAMS = ("/jobs/events", "/queue/events", "/files/events")
 CHECKS = (
     "not_a_server_error",
     "status_code_conformance",

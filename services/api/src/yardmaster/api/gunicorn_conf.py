@@ -33,7 +33,7 @@ def gunicorn_options(settings: Settings, host: str, port: int) -> dict[str, Any]
     every worker shares them. It opens no connection while being built (Redis and database
     connections are made on first use, in each worker).
     """
-    worker = serving.worker_class()
+    worker: Any = serving.worker_class()
     worker.read_timeout = settings.api_read_timeout
     return {
         "bind": f"{host}:{port}",

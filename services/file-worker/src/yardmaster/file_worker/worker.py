@@ -357,4 +357,6 @@ class FileWorker:
                     .where(FileLedger.bucket == bucket, FileLedger.name == name)
                     .values(**values)
                 )
-        self._announce(name, **values)
+        self._announce(
+            name, "quarantined", error=values["error"], finished_at=values["finished_at"]
+        )

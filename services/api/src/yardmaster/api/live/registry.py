@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +24,7 @@ class LiveChannel:
     viewers, which may append items of its own (:meth:`Hub.publish_local`)."""
 
     name: str
-    sources: dict[str, Callable[[bytes], Any]]
+    sources: Mapping[str, Callable[[bytes], Any]]
     periodic: Callable[[Hub], Callable[[], object]] | None = None
     every: float = 1.0
 

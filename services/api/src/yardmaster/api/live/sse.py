@@ -10,7 +10,7 @@ went away is noticed), and ends when the process stops.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from typing import Any
 
 from flask import Response
@@ -90,7 +90,7 @@ def _follow(
     render: Render,
     keepalive: float,
     stopping: Callable[[], bool],
-) -> Iterator[str]:
+) -> Generator[str, None, None]:
     yield f"retry: {RETRY_MS}\n: connected\n\n" + "".join(opening)
     last_sent = time.monotonic()
     while not stopping():
