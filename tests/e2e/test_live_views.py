@@ -218,3 +218,46 @@ def test_while_sqlite_is_locked_for_10_s_viewers_are_served_and_healthz_answers(
     [(status, at)] = written
     assert status == 201
     assert at >= unlocked[0]  # it waited for the lock, and got it
+
+
+def test_viewers_stay_connected_through_a_redis_restart_and_get_a_fresh_snapshot(
+    tmp_path: Path,
+) -> None:
+    redis_server = RedisServer(tmp_path / "redis", persistent=True).start()
+    database = f"sqlite:///{tmp_path / 'yardmaster.db'}"
+    engine = make_engine(database)
+    upgrade_to_head(engine)
+    engine.dispose()
+    starter = Starter(tmp_path)
+    port = free_port()
+    starter(
+        "yardmaster.api", "--port", str(port), redis_url=redis_server.url, database_url=database
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        eventually(lambda: requests.get(f"{base}/readyz", timeout=2).ok, 30, "API ready")
+        assert requests.post(f"{base}/queue/tokens", timeout=5).status_code == 201
+
+        with requests.get(f"{base}/queue/events", stream=True, timeout=30) as stream:
+            lines = stream.iter_lines(decode_unicode=True)
+            assert "event: snapshot" in until(lines, "event: snapshot")
+            redis_server.stop()
+            assert "Redis unreachable" in until(lines, ": Redis unreachable")
+            redis_server.start()
+            after_outage = until(lines, "event: snapshot")  # the stream never closed
+
+        assert '"waiting": ["A00"]' in after_outage
+    finally:
+        starter.close_all()
+        redis_server.stop()
+
+
+def until(lines: Iterator[str], wanted: str) -> str:
+    """The stream's lines up to the next one starting with ``wanted``, and the one after."""
+    seen = []
+    for line in lines:
+        seen.append(line)
+        if line.startswith(wanted):
+            seen.append(next(lines))
+            return "\n".join(seen)
+    raise AssertionError(f"the stream ended before {wanted!r}:\n" + "\n".join(seen))
