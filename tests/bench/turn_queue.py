@@ -1,6 +1,6 @@
 """Benchmark: the turn queue's throughput and live fan-out (``make bench``).
 
-Starts the API (gunicorn, 2 workers x 128 threads) on a private Redis. Throughput:
+Starts the API (its default settings: gunicorn, 2 gevent workers) on a private Redis. Throughput:
 ``--clients`` concurrent keep-alive clients driven by wrk (Debian package ``wrk``, installed
 by ``make system-deps``; C, so the load takes little of the 2 cores) for ``--seconds`` each,
 first against ``GET /healthz`` (the bare reference endpoint on the same server), then running
@@ -117,7 +117,7 @@ def fan_out(base: str, viewers: int, events: int, processes: int = 4) -> list[fl
     for proc in procs:
         proc.start()
     for _ in range(viewers):
-        ready.get(timeout=60)  # every viewer connected (else: not enough API threads)
+        ready.get(timeout=60)  # every viewer connected
     sent: dict[str, float] = {}
     session = requests.Session()
     for _ in range(events):
@@ -136,14 +136,14 @@ def pct(values: list[float], q: float) -> float:
 
 
 def start_api(tmp: str, redis_url: str) -> tuple[subprocess.Popen[bytes], str]:
-    """The API (gunicorn, 2 workers x 128 threads) on ``redis_url``, answering; and its URL."""
+    """The API (default settings: gunicorn, 2 gevent workers) on ``redis_url``, answering;
+    and its URL."""
     port = free_port()
     env = base_env(
         data_dir=tmp,
         redis_url=redis_url,
         log_level="WARNING",
         api_workers="2",
-        api_threads="128",
         queue_view_seconds="5",
     )
     api = subprocess.Popen(
@@ -204,7 +204,7 @@ def main() -> int:
         server = RedisServer(Path(tmp) / "redis", unix_socket=True).start()
         try:
             print(
-                f"turn queue, gunicorn 2 workers x 128 threads, {args.clients} wrk clients, "
+                f"turn queue, gunicorn 2 gevent workers, {args.clients} wrk clients, "
                 f"{args.rounds} rounds of {args.seconds:g} s:"
             )
             for transport in ("tcp", "unix"):

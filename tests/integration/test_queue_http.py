@@ -179,7 +179,11 @@ def test_the_queue_page_is_served_with_its_live_view_and_buttons(client: FlaskCl
     assert page.status_code == 200
     assert page.mimetype == "text/html"
     html = page.get_data(as_text=True)
-    assert 'new EventSource("/queue/events")' in html
+    assert '<script type="module" src="/static/js/queue-page.js"></script>' in html
+    for script, follows in [("queue-page", "followQueue(queue, {"), ("queue", '"/queue/events"')]:
+        served = client.get(f"/static/js/{script}.js")  # the page's script follows the stream
+        assert follows in served.get_data(as_text=True)
+        served.close()
     assert 'id="take"' in html
     assert "http" not in html.replace("http-equiv", "")  # nothing from the internet
 

@@ -24,7 +24,7 @@ export function authHeaders() {
   return token() ? { Authorization: `Bearer ${token()}` } : {};
 }
 
-/** A GET URL carrying the token as ?access_token= (EventSource and download links). */
+/** A GET URL carrying the token as ?access_token= (download links: they cannot set headers). */
 export function withToken(url) {
   if (!token()) return url;
   return url + (url.includes("?") ? "&" : "?") + "access_token=" + encodeURIComponent(token());

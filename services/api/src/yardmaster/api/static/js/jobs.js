@@ -5,6 +5,8 @@ import { contract, el, stateBadge, when } from "./util.js";
 
 const SHOWN = 100;
 const LABELS = { pause: "Pause", resume: "Resume", stop: "Stop" };
+/** The heading's badge for each state of the live stream (the live banner says why). */
+const BADGES = { live: "live", reconnecting: "reconnecting…", busy: "busy", refused: "not live" };
 const filters = { state: "", kind: "", owner: "" };
 let detailId = null;
 let detailState = null;
@@ -142,9 +144,9 @@ export function init() {
   subscribe(soon);
   subscribe(followDetail);
   const live = document.getElementById("jobs-live");
-  onStatus((value) => {
-    if (value === "live" && query()) load(query()).catch(showError); // what the stream missed
-    live.className = `live ${value === "live" ? "on" : value === "off" ? "off" : ""}`;
-    live.textContent = value === "live" ? "live" : value === "off" ? "not live" : "reconnecting…";
+  onStatus(({ state }) => {
+    if (state === "live" && query()) load(query()).catch(showError); // what the stream missed
+    live.className = `live ${state === "live" ? "on" : state === "reconnecting" ? "" : "off"}`;
+    live.textContent = BADGES[state];
   });
 }

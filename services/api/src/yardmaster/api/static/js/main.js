@@ -1,23 +1,34 @@
 // The dashboard's entry point: views by the address's hash, access, the token prompt.
-import { access, clearError, getJson, request, setToken, showError, token } from "./api.js";
+import { access, authHeaders, clearError, request, setToken, showError, token } from "./api.js";
 import * as data from "./data.js";
 import * as files from "./files.js";
 import * as jobs from "./jobs.js";
+import { showLive } from "./livebanner.js";
+import { emptyQueue, followQueue } from "./queue.js";
 import * as reports from "./reports.js";
-import { connect, forget } from "./store.js";
+import { connect, forget, onStatus } from "./store.js";
 import * as work from "./work.js";
 
 const VIEWS = ["jobs", "reports", "data", "files", "work", "queue"];
-let queueTimer = null;
+let queueStream = null;
 let declined = false; // the user cancelled the token prompt: do not ask again by itself
 
-async function refreshQueue() {
-  try {
-    const snapshot = await getJson("/queue");
-    document.getElementById("queue-length").textContent = String(snapshot.waiting.length);
-    document.getElementById("queue-viewer").textContent = snapshot.viewer
-      ? ` (token ${snapshot.viewer} is looking at its picture)` : "";
-  } catch (error) { showError(error); }
+function renderQueue(queue) {
+  document.getElementById("queue-length").textContent = String(queue.waiting.length);
+  document.getElementById("queue-viewer").textContent = queue.viewer
+    ? ` (token ${queue.viewer} is looking at its picture)` : "";
+}
+
+/** Follow the turn queue while the Queue view is shown (one stream, not polling). */
+function watchQueue(shown) {
+  if (queueStream) { queueStream.close(); queueStream = null; showLive("queue", null); }
+  if (!shown) return;
+  const queue = emptyQueue();
+  queueStream = followQueue(queue, {
+    headers: authHeaders(),
+    onChange: () => renderQueue(queue),
+    onStatus: (status) => showLive("queue", status),
+  });
 }
 
 function route() {
@@ -29,8 +40,7 @@ function route() {
     if (link.dataset.view === view) link.setAttribute("aria-current", "page"); else link.removeAttribute("aria-current");
   }
   if (view === "files") files.open(); else files.close();
-  clearInterval(queueTimer);
-  if (view === "queue") { refreshQueue(); queueTimer = setInterval(refreshQueue, 2000); }
+  watchQueue(view === "queue");
   if (view === "reports") reports.open();
   if (view === "work") work.open();
   if (view === "jobs") jobs.route(rest.join("/"));
@@ -90,6 +100,7 @@ function init() {
   reports.init();
   data.init();
   work.init();
+  onStatus((status) => showLive("jobs", status));
   window.addEventListener("hashchange", route);
   route();
   whoami();

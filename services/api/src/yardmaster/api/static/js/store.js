@@ -1,12 +1,12 @@
-// Every job the page knows, kept current by one EventSource on /jobs/events; views subscribe.
-import { getJson, request, withToken } from "./api.js";
+// Every job the page knows, kept current by one stream of /jobs/events; views subscribe.
+import { authHeaders, getJson, request } from "./api.js";
+import { openStream } from "./sse.js";
 
 export const jobs = new Map();
 const histories = new Map();
 const listeners = new Set();
 const statusListeners = new Set();
-let source = null;
-let retryTimer = null;
+let stream = null;
 
 /** Call ``listener(job)`` on every change (``null`` after a reload of many jobs). */
 export function subscribe(listener) { listeners.add(listener); }
@@ -77,21 +77,23 @@ export async function control(id, action) {
   return remember(await response.json(), true);
 }
 
-/** Open (or reopen, after a token change) the live stream of job changes. */
+/** Open (or reopen, after a token change) the live stream of job changes. Statuses are
+ * sse.js's ({state: "live" | "reconnecting" | "busy" | "refused", ...}). */
 export function connect() {
-  if (source) source.close();
-  clearTimeout(retryTimer);
-  source = new EventSource(withToken("/jobs/events"));
-  source.addEventListener("job", (event) => remember(JSON.parse(event.data), true));
-  source.onopen = () => { status("live"); load().catch(() => {}); };
-  source.onerror = () => {
-    if (source.readyState === EventSource.CLOSED) {
-      status("off");
-      // the server refused the stream (no token, Redis down): find out why, then retry
-      load().catch(() => {});
-      retryTimer = setTimeout(connect, 5000);
-    } else {
-      status("reconnecting");
-    }
-  };
+  if (stream) stream.close();
+  let seen = false; // whether this stream has delivered a job (then the server resumes it)
+  stream = openStream("/jobs/events", {
+    headers: authHeaders(),
+    onEvent(name, data) {
+      if (name === "job") { seen = true; remember(JSON.parse(data), true); }
+      if (name === "resync") load().catch(() => {}); // the server lost track: what we missed
+    },
+    onStatus(value) {
+      // the list is loaded on the first connection; a resumed one gets what it missed
+      if (value.state === "live" && !seen) load().catch(() => {});
+      // why it was refused (a missing token brings up the prompt)
+      if (value.state === "refused") load().catch(() => {});
+      status(value);
+    },
+  });
 }
