@@ -142,8 +142,6 @@ def start_api(tmp: str, redis_url: str) -> tuple[subprocess.Popen[bytes], str]:
     env = base_env(
         data_dir=tmp,
         redis_url=redis_url,
-        log_level="WARNING",
-        api_workers="2",
         queue_view_seconds="5",
     )
     api = subprocess.Popen(

@@ -29,8 +29,6 @@ from werkzeug.exceptions import RequestTimeout
 
 #: A request body must average at least this once the read timeout has passed.
 MIN_BODY_BYTES_PER_SECOND = 1024
-#: Set in the WSGI environ once a request's body has timed out: the connection must close.
-BODY_TIMED_OUT = "yardmaster.body_timed_out"
 
 
 class TooSlowError(ConnectionResetError):
@@ -74,24 +72,17 @@ class BodyDeadline:
             "HTTP_TRANSFER_ENCODING", ""
         ):
             return self.app(environ, start_response)
-        environ["wsgi.input"] = _GuardedInput(environ)
-
-        def start_closing_if_timed_out(*args: Any) -> Any:
-            if environ.get(BODY_TIMED_OUT):
-                response = getattr(start_response, "__self__", None)  # gunicorn's response
-                force_close = getattr(response, "force_close", None)
-                if callable(force_close):
-                    force_close()
-            return start_response(*args)
-
-        return self.app(environ, start_closing_if_timed_out)
+        # gunicorn's response (start_response is its method): told to close when a body fails
+        response = getattr(start_response, "__self__", None)
+        environ["wsgi.input"] = _GuardedInput(environ, getattr(response, "force_close", None))
+        return self.app(environ, start_response)
 
 
 class _GuardedInput:
     """A request body stream whose socket errors become ``408`` (see :class:`BodyDeadline`)."""
 
-    def __init__(self, environ: dict[str, Any]) -> None:
-        self._environ, self._stream = environ, environ["wsgi.input"]
+    def __init__(self, environ: dict[str, Any], close: Callable[[], None] | None) -> None:
+        self._stream, self._close = environ["wsgi.input"], close
 
     def read(self, size: int | None = -1) -> bytes:
         return self._guard(self._stream.read, size)
@@ -112,7 +103,8 @@ class _GuardedInput:
         try:
             return read(size)
         except OSError as exc:
-            self._environ[BODY_TIMED_OUT] = True
+            if self._close is not None:
+                self._close()  # the rest of the body will never be read: close after answering
             why = exc.why if isinstance(exc, TooSlowError) else "the request body stopped"
             raise RequestTimeout(f"{why}; send the request again, faster") from None
 

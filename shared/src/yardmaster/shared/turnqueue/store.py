@@ -18,6 +18,7 @@ from typing import Any
 import redis
 from redis.commands.core import Script
 
+from yardmaster.shared.redis_client import run_script_once
 from yardmaster.shared.turnqueue import keys
 from yardmaster.shared.turnqueue.core import (
     Ban,
@@ -303,7 +304,7 @@ class TurnQueue:
             settings.event_history,
             *args,
         ]
-        return json.loads(script(keys=script_keys, args=script_args))
+        return json.loads(run_script_once(self.client, script, script_keys, script_args))
 
     def take(self, ip: str, now: float) -> TakeResult:
         """Issue the smallest free token to the tail, with a new ticket; or FULL, or BANNED."""
