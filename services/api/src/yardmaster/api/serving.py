@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
+import socket
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -107,6 +108,39 @@ class _GuardedInput:
                 self._close()  # the rest of the body will never be read: close after answering
             why = exc.why if isinstance(exc, TooSlowError) else "the request body stopped"
             raise RequestTimeout(f"{why}; send the request again, faster") from None
+
+
+#: The connection state of the worker serving this process (set when the worker starts).
+_CONNECTIONS: list[Any] = []
+
+
+def end_request_on_hangup() -> Callable[[], None] | None:
+    """End the current request (its greenlet is killed, so the response's ``close`` runs) as
+    soon as its client closes the connection: a stream never reads its socket, so otherwise
+    only its next write would tell. Returns the function that stops watching; ``None`` when
+    not served by :class:`ApiWorker`."""
+    if not _CONNECTIONS or _CONNECTIONS[0].client is None:
+        return None
+    import gevent
+    from gevent import get_hub
+
+    serving = gevent.getcurrent()
+    raw = _CONNECTIONS[0].client._sock  # the OS socket under gevent's
+    watcher = get_hub().loop.io(raw.fileno(), 1)  # 1: readable (data, end of file or error)
+
+    def readable() -> None:
+        try:
+            peeked = raw.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return  # nothing after all
+        except OSError:
+            peeked = b""  # reset: gone as well
+        watcher.stop()
+        if not peeked:  # end of file: the client went away
+            gevent.kill(serving)  # does not wait: this runs in the event loop itself
+
+    watcher.start(readable)
+    return watcher.stop  # type: ignore[no-any-return]
 
 
 def _problem_bytes(status: int, title: str, detail: str) -> bytes:
@@ -198,6 +232,7 @@ def _make_worker_class() -> type:
 
         def init_process(self) -> None:
             self.connection = _Connection()
+            _CONNECTIONS[:] = [self.connection]
             super().init_process()
 
         def handle(self, listener: Any, client: Any, addr: Any) -> None:

@@ -9,15 +9,21 @@ went away is noticed), and ends when the process stops.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator
 from typing import Any
 
 from flask import Response
+from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
 
-from yardmaster.api.live.channel import Channel
+from yardmaster.api.live.channel import Channel, Read
 from yardmaster.api.live.hub import FullError
 from yardmaster.api.problems import problem
+from yardmaster.api.serving import end_request_on_hangup
+
+log = logging.getLogger(__name__)
 
 #: Milliseconds a browser waits before reconnecting after the stream drops.
 RETRY_MS = 2000
@@ -64,12 +70,17 @@ class Stream:
     ) -> None:
         self._messages = _follow(channel, position, opening, render, keepalive, stopping)
         self._release = release
+        self._stop_watching: Callable[[], None] | None = None
 
     def __iter__(self) -> Iterator[str]:
+        # a client that leaves frees its slot at once, not at the next keep-alive
+        self._stop_watching = end_request_on_hangup()
         return self._messages
 
     def close(self) -> None:
         try:
+            if self._stop_watching is not None:
+                self._stop_watching()
             self._messages.close()
         finally:
             self._release()
@@ -81,6 +92,13 @@ class Stream:
             mimetype="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
+
+
+def _rendered(read: Read[Any], render: Render) -> list[str]:
+    chunks = list(render(LAGGED)) if read.lagged else []
+    for item in read.items:
+        chunks.extend(render(item))
+    return chunks
 
 
 def _follow(
@@ -97,9 +115,11 @@ def _follow(
         wait = max(0.0, last_sent + keepalive - time.monotonic())
         read = channel.read(position, timeout=wait)
         position = read.position
-        chunks = list(render(LAGGED)) if read.lagged else []
-        for item in read.items:
-            chunks.extend(render(item))
+        try:
+            chunks = _rendered(read, render)
+        except (RedisError, SQLAlchemyError) as exc:  # a fresh picture cannot be made now
+            log.warning("live stream ended: %s; its client reconnects", exc)
+            return
         if chunks:
             yield "".join(chunks)
             last_sent = time.monotonic()

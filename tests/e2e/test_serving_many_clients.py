@@ -261,3 +261,34 @@ def until(lines: Iterator[str], wanted: str) -> str:
             seen.append(next(lines))
             return "\n".join(seen)
     raise AssertionError(f"the stream ended before {wanted!r}:\n" + "\n".join(seen))
+
+
+def test_a_viewer_that_leaves_frees_its_slot_at_once(api: Api) -> None:
+    async def open_and_close(count: int) -> list[bytes]:
+        async def one() -> bytes:
+            reader, writer = await asyncio.open_connection(
+                "127.0.0.1", api.port, local_addr=("127.0.0.60", 0)
+            )
+            writer.write(b"GET /jobs/events HTTP/1.1\r\nHost: api\r\n\r\n")
+            status = await reader.readline()
+            if b" 200 " in status:
+                await reader.readuntil(b": connected")
+            writer.close()
+            return status
+
+        return await asyncio.gather(*(one() for _ in range(count)))
+
+    # a full address's worth (the default cap, 100 per worker process), left at once
+    assert all(b" 200 " in status for status in asyncio.run(open_and_close(100)))
+
+    began = time.monotonic()
+    again = eventually(
+        lambda: (
+            (answers := asyncio.run(open_and_close(100)))
+            and all(b" 200 " in status for status in answers)
+        ),
+        10,
+        "the same address streaming again",
+    )
+    assert again
+    assert time.monotonic() - began < 3  # not after a keep-alive (15 s) noticed the leavers
