@@ -59,6 +59,7 @@ bench: install system-deps
 	$(VENV)/bin/python tests/bench/file_pipeline.py
 	$(VENV)/bin/python tests/bench/scheduling.py
 	$(VENV)/bin/python tests/bench/turn_queue.py
+	$(VENV)/bin/python tests/bench/live_views.py
 
 up:
 	docker compose up --build -d
