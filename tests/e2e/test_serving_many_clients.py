@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import redis
 import requests
 
-from support import RedisServer, Starter, eventually, free_port
+from support import RedisServer, Starter, eventually, free_port, run_async
 from yardmaster.shared.db import make_engine
 from yardmaster.shared.migrate import upgrade_to_head
 
@@ -37,6 +38,8 @@ def api(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> 
     """One API with default settings on SQLite (this module's subject is the server, not the
     database backend) and the session's Redis."""
     folder = tmp_path_factory.mktemp("live")
+    with redis.Redis.from_url(redis_server.url) as client:
+        client.flushall()  # a queue left full by another module would refuse every take
     database = folder / "yardmaster.db"
     engine = make_engine(f"sqlite:///{database}")
     upgrade_to_head(engine)
@@ -122,7 +125,7 @@ def test_300_viewers_are_held_while_healthz_answers_and_one_event_reaches_them_a
         finally:
             await cancelled(held)
 
-    asyncio.run(scenario())
+    run_async(scenario)
 
 
 async def trickle(port: int, head: bytes, body: bytes = b"") -> tuple[bytes, float]:
@@ -162,7 +165,7 @@ def test_requests_that_trickle_in_are_answered_408_and_hold_up_nobody(api: Api) 
             await asyncio.sleep(0.2)
         return await asyncio.gather(*slow)
 
-    answers = asyncio.run(scenario())
+    answers = run_async(scenario)
 
     for answer, after in answers:
         assert answer.startswith(b"HTTP/1.1 408"), answer
@@ -212,7 +215,7 @@ def test_while_sqlite_is_locked_for_10_s_viewers_are_served_and_healthz_answers(
         finally:
             await cancelled(held)
 
-    asyncio.run(scenario())
+    run_async(scenario)
     holder.join()
     writer.join(timeout=30)
     [(status, at)] = written
@@ -279,12 +282,12 @@ def test_a_viewer_that_leaves_frees_its_slot_at_once(api: Api) -> None:
         return await asyncio.gather(*(one() for _ in range(count)))
 
     # a full address's worth (the default cap, 100 per worker process), left at once
-    assert all(b" 200 " in status for status in asyncio.run(open_and_close(100)))
+    assert all(b" 200 " in status for status in run_async(lambda: open_and_close(100)))
 
     began = time.monotonic()
     again = eventually(
         lambda: (
-            (answers := asyncio.run(open_and_close(100)))
+            (answers := run_async(lambda: open_and_close(100)))
             and all(b" 200 " in status for status in answers)
         ),
         10,

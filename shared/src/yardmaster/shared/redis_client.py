@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import select
 import socket
 import threading
 from queue import Empty
@@ -42,7 +43,7 @@ def make_redis(url: str, connect_timeout: float = 5.0, shared_by: int | None = N
         pool = SharedPool.from_url(
             url, max_connections=shared_by, timeout=connect_timeout, **options
         )
-        return redis.Redis(connection_pool=pool)
+        return redis.Redis.from_pool(pool)  # closing the client closes its pool
     return redis.Redis.from_url(url, **options)
 
 
@@ -79,7 +80,13 @@ def _fit_to_send(connection: Any) -> bool:
     sock = getattr(connection, "_sock", None)  # redis-py's socket (None: not connected)
     if sock is None:
         return True
-    raw = getattr(sock, "_sock", sock)  # under gevent, the OS socket it wraps
+    raw = getattr(sock, "_sock", None)  # under gevent: the non-blocking OS socket it wraps
+    if raw is None:  # a standard socket would wait for its timeout before a peek: poll it
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
+        if not poller.poll(0):
+            return True
+        raw = sock
     try:
         raw.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
     except BlockingIOError:

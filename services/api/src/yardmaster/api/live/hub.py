@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 POLL_SECONDS = 1.0
 #: Backoff between attempts to subscribe again while Redis is away: from .. to (seconds).
 BACKOFF_SECONDS = (0.5, 5.0)
+#: The first stream of a process waits at most this for the subscription to be in place.
+FIRST_SUBSCRIPTION_SECONDS = 2.0
 #: Retry-After (seconds) of a stream refused for a full process or address.
 FULL_RETRY_AFTER_SECONDS = 5
 
@@ -94,6 +96,7 @@ class Hub:
         self._lock = threading.Lock()
         self._tasks: list[_Task] = []
         self._reader: threading.Thread | None = None
+        self._first_attempt = threading.Event()  # set once the reader first tried to subscribe
         self.outage: Outage | None = None
 
     # -- who may watch ----------------------------------------------------------------------
@@ -172,10 +175,13 @@ class Hub:
     # -- the relay ----------------------------------------------------------------------------
 
     def _start_reader(self) -> None:
+        """Start the relay if it is not running; the first stream waits until it subscribed
+        (or failed to), so that nothing published after the stream took its position is lost."""
         with self._lock:
             if self._reader is None or not self._reader.is_alive():
                 self._reader = threading.Thread(target=self._relay, name="live-hub", daemon=True)
                 self._reader.start()
+        self._first_attempt.wait(FIRST_SUBSCRIPTION_SECONDS)
 
     def _relay(self) -> None:
         """Subscribe and relay until the process stops; wait out Redis outages."""
@@ -185,6 +191,7 @@ class Hub:
                 self._relay_while_subscribed()
                 backoff = BACKOFF_SECONDS[0]
             except RedisError as exc:
+                self._first_attempt.set()
                 self._mark_outage(exc)
                 self._wait(backoff)
                 backoff = min(backoff * 2, BACKOFF_SECONDS[1])
@@ -198,16 +205,23 @@ class Hub:
         pubsub = self.client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
         try:
             pubsub.subscribe(*self._sources)
-            self._mark_restored()
+            # Redis answers a connection's commands in order: once the PING is answered, the
+            # subscription is in place and every later PUBLISH reaches this process
+            pubsub.ping()
             while not self._stopping():
                 message = pubsub.get_message(timeout=POLL_SECONDS)
-                if message is not None:
+                if message is not None and message["type"] == "pong":
+                    self._mark_restored()
+                    self._first_attempt.set()
+                elif message is not None:
                     self._relay_message(message)
                 self._run_due_tasks()
         finally:
             pubsub.close()
 
     def _relay_message(self, message: dict[str, Any]) -> None:
+        if message["type"] != "message":
+            return
         name = message["channel"]
         name = name.decode() if isinstance(name, bytes) else str(name)
         source = self._sources.get(name)
