@@ -64,6 +64,8 @@ TRICKLE_BYTES = 60
 #: The API's default keep-alive comment interval: a held stream gets one within it.
 STREAM_KEEPALIVE = 15.0
 RESULTS = REPO / "bench-results" / "live_views.json"
+#: During the abuser's flood, everyone else is still answered, within this (milliseconds).
+FLOOD_LIMIT_MS = 1000
 GENERATOR = (
     "one asyncio process (raw asyncio connections, minimal HTTP/SSE parsing, each bound to a "
     "loopback source address); requests timed one at a time from a thread of it with "
@@ -754,8 +756,11 @@ async def abuse_phase(port: int, scale: Scale) -> list[Row]:
             all(v.status == 200 and v.opened_at for v in bystanders),
             {v.path: v.status for v in bystanders},
         ),
-        latency_row("/healthz keep-alive, during the flood", keepalive, 50),
-        latency_row("/healthz fresh connections, during the flood", fresh, 50),
+        # The target here is that the API stays up for everyone else (it sets no
+        # latency): every probe answered 200, within a second. A new connection waits in the
+        # listen backlog behind the abuser's connections in flight.
+        latency_row("/healthz keep-alive, during the flood", keepalive, FLOOD_LIMIT_MS),
+        latency_row("/healthz fresh connections, during the flood", fresh, FLOOD_LIMIT_MS),
     ]
 
 
