@@ -49,3 +49,19 @@ def test_bodies_out_of_range_or_nested_too_deeply_are_refused(
     problem: Any = response.get_json()
     assert problem["status"] == 400
     assert problem["detail"]
+
+
+@pytest.mark.parametrize(
+    "path", ["/files?state=done&state=loaded", "/jobs?owner=1&owner=2", "/status?x=1&x=2"]
+)
+def test_a_query_argument_that_takes_one_value_given_twice_is_400(
+    client: FlaskClient, path: str
+) -> None:
+    response = client.get(path)
+
+    assert response.status_code == 400
+    assert "may be given once" in response.json["detail"]
+
+
+def test_the_filters_of_the_job_list_may_be_repeated(client: FlaskClient) -> None:
+    assert client.get("/jobs?state=queued&state=running&kind=work&kind=report").status_code == 200

@@ -159,7 +159,9 @@ def test_the_result_of_an_unfinished_job_is_409_with_its_state(client: FlaskClie
     assert response.json["current_state"] == "queued"
 
 
-@pytest.mark.parametrize("query", ["state=bogus", "kind=bogus", "page=0", "per_page=x"])
+@pytest.mark.parametrize(
+    "query", ["state=bogus", "kind=bogus", "page=0", "per_page=x", "owner=1&owner=2"]
+)
 def test_bad_list_filters_are_400(client: FlaskClient, query: str) -> None:
     assert client.get(f"/jobs?{query}").status_code == 400
 

@@ -6,6 +6,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from yardmaster.api import (
+    arguments,
     auth,
     dashboard,
     data,
@@ -37,6 +38,7 @@ def create_app(settings: Settings | None = None, resources: Resources | None = N
     app.config["SETTINGS"] = settings
     app.extensions["yardmaster"] = resources or Resources.from_settings(settings)
     problems.register(app)
+    arguments.register(app)
     app.json = jsonbody.JSONProvider(app)  # a body nested too deeply is a 400, not a 500
     app.register_blueprint(auth.blueprint)  # first: its check runs before any other
     app.register_blueprint(health.blueprint)

@@ -5,7 +5,12 @@ from __future__ import annotations
 from typing import Final
 from urllib.parse import urlencode
 
-from flask import request, url_for
+from flask import Flask, Response, request, url_for
+
+from yardmaster.api.problems import problem
+
+#: Query arguments that may be given more than once, by endpoint (the filters of GET /jobs).
+REPEATABLE: Final = {"jobs.list_jobs": frozenset({"state", "kind"})}
 
 #: The largest whole number a query argument may hold: a page number or an id (INTEGER).
 MAX_WHOLE: Final = 2**31 - 1
@@ -41,3 +46,18 @@ def page_link(endpoint: str, page: int, per_page: int) -> str:
     args = request.args.to_dict(flat=False)
     args.update(page=[str(page)], per_page=[str(per_page)])
     return f"{url_for(endpoint)}?{urlencode(args, doseq=True)}"
+
+
+def refuse_repeated_arguments() -> Response | None:
+    """400 for a query argument given twice that takes one value (``?owner=1&owner=2``):
+    answering for one of them would be a guess."""
+    repeatable = REPEATABLE.get(request.endpoint or "", frozenset())
+    for name, values in request.args.lists():
+        if len(values) > 1 and name not in repeatable:
+            return problem(400, "Bad Request", f"{name} may be given once, not {len(values)} times")
+    return None
+
+
+def register(app: Flask) -> None:
+    """Check every request's query arguments before its view runs."""
+    app.before_request(refuse_repeated_arguments)

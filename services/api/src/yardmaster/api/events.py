@@ -25,7 +25,7 @@ from yardmaster.api.auth import owner_scope
 from yardmaster.api.live.channel import Outage, Restored
 from yardmaster.api.live.hub import FullError
 from yardmaster.api.live.registry import LiveChannel, add_channel, hub
-from yardmaster.api.live.sse import LAGGED, Stream, frame, refused, unavailable
+from yardmaster.api.live.sse import LAGGED, Feed, Stream, frame, refused, unavailable
 from yardmaster.api.openapi import EVENT_STREAM, document
 from yardmaster.api.resources import resources
 from yardmaster.api.shutdown import stopping
@@ -89,9 +89,13 @@ def job_events() -> Response:
     except SQLAlchemyError:
         release()
         return unavailable("the database cannot be read now; reconnect in a moment")
+    except BaseException:
+        release()  # never leave the slot counted
+        raise
     keepalive = current_app.config["SETTINGS"].stream_keepalive
     view = _JobView(only, owner)
-    return Stream(channel, position, opening, view.render, keepalive, stopping, release).response()
+    feed = Feed(channel, position, opening, view.render, keepalive, stopping)
+    return Stream(feed, release).response()
 
 
 @dataclass

@@ -19,7 +19,7 @@ from yardmaster.api.arguments import MAX_WHOLE, whole_number
 from yardmaster.api.live.channel import Outage, Restored
 from yardmaster.api.live.hub import FullError, Hub
 from yardmaster.api.live.registry import LiveChannel, add_channel, hub
-from yardmaster.api.live.sse import LAGGED, Stream, frame, refused, unavailable
+from yardmaster.api.live.sse import LAGGED, Feed, Stream, frame, refused, unavailable
 from yardmaster.api.openapi import EVENT_STREAM, document
 from yardmaster.api.problems import problem
 from yardmaster.api.resources import Resources, resources
@@ -143,11 +143,12 @@ def file_events() -> Response:
     except (RedisError, SQLAlchemyError) as exc:
         release()
         return unavailable(f"the file pipeline cannot be read now ({type(exc).__name__})")
+    except BaseException:
+        release()  # never leave the slot counted
+        raise
     view = _FilesView(settings.bucket, resources())
-    stream = Stream(
-        channel, position, [opening], view.render, settings.stream_keepalive, stopping, release
-    )
-    return stream.response()
+    feed = Feed(channel, position, [opening], view.render, settings.stream_keepalive, stopping)
+    return Stream(feed, release).response()
 
 
 #: The live views' channel of the file pipeline (fed by two Redis channels and the bucket).

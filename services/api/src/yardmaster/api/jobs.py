@@ -64,7 +64,7 @@ def accepted(job: Job, status: int = 202, **extra: Any) -> Response:
 @blueprint.get("/jobs")
 @document(query=schemas.JobsQuery, ok={200: schemas.JobPage}, errors=[400], tags=["jobs"])
 def list_jobs() -> Response:
-    """Jobs, newest first, filtered by ``state``, ``kind`` and ``owner`` (repeatable)."""
+    """Jobs, newest first, filtered by ``state`` and ``kind`` (repeatable) and ``owner``."""
     try:
         page = whole_number_arg("page", 1)
         per_page = min(whole_number_arg("per_page", 50), MAX_PER_PAGE)

@@ -174,9 +174,10 @@ def document(
     ``ok``: each success status and its JSON model (None: no JSON body); ``media``: bodies
     of other types by status; ``errors``: statuses answered with a problem document;
     ``links``: OpenAPI links by status. Who may call it (and so 401 and 403) comes from the
-    access policy when the document is served.
+    access policy when the document is served. Every operation may answer 400: a query
+    argument given twice that takes one value is refused everywhere (``arguments.py``).
     """
-    problems = set(errors)
+    problems = {*errors, 400}
     models: dict[int, type[BaseModel] | None] = {**dict.fromkeys(sorted(problems), Problem)}
     models.update(ok)
     responses = Responses(models, media or {}, links or {})
@@ -190,8 +191,6 @@ def document(
             tags=[Tag(name=tag, description=TAGS[tag]) for tag in tags],
             skip_validation=True,
         )(view)
-        if 400 not in problems:  # spectree adds its validation error status: we have none
-            responses.code_models.pop("HTTP_400", None)
         recorded = {k: v for k, v in vars(recorder).items() if k != "__wrapped__"}
         view.__dict__.update(recorded)
         return view

@@ -23,7 +23,7 @@ from yardmaster.api.kitty import kitty_svg
 from yardmaster.api.live.channel import Outage, Restored
 from yardmaster.api.live.hub import FullError, Hub
 from yardmaster.api.live.registry import LiveChannel, add_channel, hub
-from yardmaster.api.live.sse import LAGGED, Stream, frame, refused
+from yardmaster.api.live.sse import LAGGED, Feed, Stream, frame, refused
 from yardmaster.api.openapi import EVENT_STREAM, HTML, SVG, document
 from yardmaster.api.problems import problem
 from yardmaster.api.resources import resources
@@ -288,9 +288,13 @@ def queue_events() -> Response:
     except RedisError as exc:
         release()
         return _queue_down(exc)
+    except BaseException:
+        release()  # never leave the slot counted
+        raise
     keepalive = _settings().stream_keepalive
     view = _QueueView(queue, last_id)
-    return Stream(channel, position, opening, view.render, keepalive, stopping, release).response()
+    feed = Feed(channel, position, opening, view.render, keepalive, stopping)
+    return Stream(feed, release).response()
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Response
@@ -54,21 +55,26 @@ def unavailable(why: str, retry_after: int = 2) -> Response:
     return response
 
 
+@dataclass(frozen=True)
+class Feed:
+    """What one stream sends: its ``opening`` picture, then what ``render`` makes of each item
+    of ``channel`` after ``position`` (noted before the picture was taken), a keep-alive
+    after ``keepalive`` quiet seconds, until ``stopping()``."""
+
+    channel: Channel[Any]
+    position: int
+    opening: list[str]
+    render: Render
+    keepalive: float
+    stopping: Callable[[], bool]
+
+
 class Stream:
     """The body of a stream response: iterating it writes the stream; closing it (the server
     always does, also when the client left before the first byte) ends its admission."""
 
-    def __init__(
-        self,
-        channel: Channel[Any],
-        position: int,
-        opening: list[str],
-        render: Render,
-        keepalive: float,
-        stopping: Callable[[], bool],
-        release: Callable[[], None],
-    ) -> None:
-        self._messages = _follow(channel, position, opening, render, keepalive, stopping)
+    def __init__(self, feed: Feed, release: Callable[[], None]) -> None:
+        self._messages = _follow(feed)
         self._release = release
         self._stop_watching: Callable[[], None] | None = None
 
@@ -101,22 +107,15 @@ def _rendered(read: Read[Any], render: Render) -> list[str]:
     return chunks
 
 
-def _follow(
-    channel: Channel[Any],
-    position: int,
-    opening: list[str],
-    render: Render,
-    keepalive: float,
-    stopping: Callable[[], bool],
-) -> Generator[str, None, None]:
-    yield f"retry: {RETRY_MS}\n: connected\n\n" + "".join(opening)
-    last_sent = time.monotonic()
-    while not stopping():
+def _follow(feed: Feed) -> Generator[str, None, None]:
+    yield f"retry: {RETRY_MS}\n: connected\n\n" + "".join(feed.opening)
+    last_sent, position, keepalive = time.monotonic(), feed.position, feed.keepalive
+    while not feed.stopping():
         wait = max(0.0, last_sent + keepalive - time.monotonic())
-        read = channel.read(position, timeout=wait)
+        read = feed.channel.read(position, timeout=wait)
         position = read.position
         try:
-            chunks = _rendered(read, render)
+            chunks = _rendered(read, feed.render)
         except (RedisError, SQLAlchemyError) as exc:  # a fresh picture cannot be made now
             log.warning("live stream ended: %s; its client reconnects", exc)
             return
