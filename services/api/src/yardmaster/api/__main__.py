@@ -20,7 +20,7 @@ from typing import Any  # noqa: E402
 from flask import Flask  # noqa: E402
 from gunicorn.app.base import BaseApplication  # noqa: E402
 
-from yardmaster.api.gunicorn_conf import gunicorn_options  # noqa: E402
+from yardmaster.api.gunicorn_conf import gunicorn_options, within_open_files_limit  # noqa: E402
 from yardmaster.api.metrics_dir import use_multiprocess_dir  # noqa: E402
 from yardmaster.shared import lifecycle  # noqa: E402
 from yardmaster.shared.services import Service  # noqa: E402
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     """Start the API server; return its exit status."""
     args = parse_args(argv)
     overrides = {k: v for k, v in (("api_port", args.port), ("api_host", args.host)) if v}
-    settings = lifecycle.start(Service.API, **overrides)
+    settings = within_open_files_limit(lifecycle.start(Service.API, **overrides))
     lifecycle.connect_database(Service.API, settings).dispose()
     use_multiprocess_dir(settings.api_metrics_dir)
     log.info("serving on http://%s:%d", settings.api_host, settings.api_port)

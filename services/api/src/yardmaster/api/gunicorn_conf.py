@@ -39,7 +39,7 @@ def gunicorn_options(settings: Settings, host: str, port: int) -> dict[str, Any]
         "bind": f"{host}:{port}",
         "workers": settings.api_workers,
         "worker_class": worker,
-        "worker_connections": connections_within_open_files_limit(settings.api_connections),
+        "worker_connections": settings.api_connections,
         "timeout": REQUEST_TIMEOUT_SECONDS,
         "graceful_timeout": GRACEFUL_TIMEOUT_SECONDS,
         "keepalive": max(1, math.ceil(settings.api_read_timeout)),  # then idle connections close
@@ -57,20 +57,25 @@ def gunicorn_options(settings: Settings, host: str, port: int) -> dict[str, Any]
     }
 
 
-def connections_within_open_files_limit(wanted: int) -> int:
-    """``wanted``, or fewer if this machine lets a process open too few files (logged)."""
+def within_open_files_limit(settings: Settings) -> Settings:
+    """``settings``, or, if this machine lets a process open too few files for
+    ``YARDMASTER_API_CONNECTIONS``, settings with fewer connections, and fewer streams per
+    process so that other requests still find room (logged)."""
+    wanted = settings.api_connections
     limit = serving.raise_open_files_limit(wanted + OTHER_OPEN_FILES)
     if limit >= wanted + OTHER_OPEN_FILES:
-        return wanted
+        return settings
     allowed = max(16, limit - OTHER_OPEN_FILES)
+    streams = min(settings.streams_per_process, allowed * 4 // 5)
     log.warning(
         "the open files limit (%d) allows %d connections per worker, not %d "
-        "(YARDMASTER_API_CONNECTIONS): raise it with ulimit -n",
+        "(YARDMASTER_API_CONNECTIONS), and so %d live streams: raise it with ulimit -n",
         limit,
         allowed,
         wanted,
+        streams,
     )
-    return allowed
+    return settings.model_copy(update={"api_connections": allowed, "streams_per_process": streams})
 
 
 def _child_exit(server: Any, worker: Any) -> None:
