@@ -1,7 +1,8 @@
 """Smoke test of job control in a running Compose stack: a job runs, pauses, resumes, finishes,
 and its result (written by a report worker) downloads through the API; then a site, a customer
 and a batch of the customer's jobs, placed by the scheduling policy, all finish; and the
-dashboard, its scripts, the OpenAPI document and /metrics are served."""
+dashboard, its scripts, the OpenAPI document and /metrics are served, and the file pipeline's
+live view streams."""
 
 from __future__ import annotations
 
@@ -47,6 +48,20 @@ def check_pages() -> None:
     print("jobs smoke: ok: dashboard, its scripts, /openapi.json and /metrics served")
 
 
+def check_live_view(timeout: float = 30) -> None:
+    """The file pipeline's stream shows the running file workers' files as they go."""
+    seen: set[str] = set()
+    deadline = time.monotonic() + timeout
+    with urllib.request.urlopen(BASE + "/files/events", timeout=timeout) as stream:
+        expect("text/event-stream" in stream.headers["Content-Type"], "/files/events is no stream")
+        while time.monotonic() < deadline and not {"snapshot", "worker", "file"} <= seen:
+            line = stream.readline().decode()
+            if line.startswith("event: "):
+                seen.add(line[7:].strip())
+    expect({"snapshot", "worker", "file"} <= seen, f"/files/events showed only {sorted(seen)}")
+    print("jobs smoke: ok: /files/events streams the file workers' heartbeats and files")
+
+
 def wait_for(job_id: str, state: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -57,6 +72,7 @@ def wait_for(job_id: str, state: str, timeout: float = 60) -> None:
 
 
 def main() -> int:
+    check_live_view()  # first: while the simulator's day still runs
     job = json.loads(call("POST", "/work", {"execution_time": 3})[1])["id"]
     wait_for(job, "running")
     call("POST", f"/jobs/{job}/pause")
