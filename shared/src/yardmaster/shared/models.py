@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Column,
     Date,
     DateTime,
     Dialect,
@@ -20,9 +21,11 @@ from sqlalchemy import (
     MetaData,
     SmallInteger,
     String,
+    Table,
     Text,
     Time,
     TypeDecorator,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -67,18 +70,58 @@ class Base(DeclarativeBase):
 
 
 class StoreStatus(Base):
-    """One poll of a store: was it active or inactive at ``timestamp_utc``."""
+    """One poll of a store: was it active or inactive at ``timestamp_utc``.
+
+    Readers read :data:`visible_store_status`, never this table: it also holds the rows of
+    imports not yet published and the rows a ``replace`` import has hidden until the sweeper
+    deletes them (see :class:`ImportFloor`).
+    """
 
     __tablename__ = "store_status"
     __table_args__ = (
         CheckConstraint("status IN ('active', 'inactive')", name="status"),
         Index("ix_store_status_store_time", "store_id", "timestamp_utc"),
+        Index(
+            "ix_store_status_import_job",
+            "import_job",
+            sqlite_where=text("import_job IS NOT NULL"),
+            postgresql_where=text("import_job IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     store_id: Mapped[str] = mapped_column(String(STORE_ID_LENGTH))
     status: Mapped[str] = mapped_column(String(8))
     timestamp_utc: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    #: The import that wrote the row (NULL: a file worker did, visible at once).
+    import_job: Mapped[str | None] = mapped_column(String(32))
+
+
+class ImportBatch(Base):
+    """The rows one import wrote into ``store_status``: hidden until ``seq`` is set (the
+    import published them, in one short transaction), hidden again once a later ``replace``
+    raises its table's ``floor_seq`` to or above ``seq``."""
+
+    __tablename__ = "import_batches"
+
+    job_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    table_name: Mapped[str] = mapped_column(String(32))
+    seq: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class ImportFloor(Base):
+    """What of a table a ``replace`` import has replaced: file-worker rows up to ``floor_id``
+    and published imports up to ``floor_seq``. ``last_seq`` numbers publications;
+    ``swept_id``: hidden file-worker rows up to it are deleted already."""
+
+    __tablename__ = "import_floors"
+
+    table_name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    floor_id: Mapped[int] = mapped_column(BigInteger, default=0)
+    floor_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    swept_id: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class BusinessHours(Base):
@@ -223,19 +266,6 @@ class Customer(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
 
-class StagedStoreStatus(Base):
-    """Rows of a running import into ``store_status``, moved over when the import finishes."""
-
-    __tablename__ = "staging_store_status"
-    __table_args__ = (Index("ix_staging_store_status_job", "job_id"),)
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    job_id: Mapped[str] = mapped_column(String(32))
-    store_id: Mapped[str] = mapped_column(String(STORE_ID_LENGTH))
-    status: Mapped[str] = mapped_column(String(8))
-    timestamp_utc: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-
-
 class StagedBusinessHours(Base):
     """Rows of a running import into ``business_hours``."""
 
@@ -277,3 +307,17 @@ class FileLedger(Base):
     error: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+#: The polls a reader sees (a view; kept out of ``Base.metadata``, which holds tables only).
+#: Defined by migration 0007: file-worker rows above the floor, and published imports' rows
+#: above the floor's publication.
+views = MetaData()
+visible_store_status = Table(
+    "visible_store_status",
+    views,
+    Column("id", BigId, primary_key=True),
+    Column("store_id", String(STORE_ID_LENGTH)),
+    Column("status", String(8)),
+    Column("timestamp_utc", DateTime(timezone=True)),
+)

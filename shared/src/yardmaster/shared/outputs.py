@@ -11,12 +11,13 @@ from pathlib import Path
 
 from sqlalchemy import Connection, Table, delete
 
-from yardmaster.shared.models import StagedBusinessHours, StagedStoreStatus, StagedTimezone
+from yardmaster.shared.models import StagedBusinessHours, StagedTimezone
 
-#: Where imports stage their rows until the whole file is good.
+#: Where imports stage their rows until the whole file is good (imports into
+#: ``store_status`` write into it, hidden until published; the sweeper deletes what they leave).
 STAGING_TABLES: tuple[Table, ...] = tuple(
     model.__table__  # type: ignore[misc]
-    for model in (StagedStoreStatus, StagedBusinessHours, StagedTimezone)
+    for model in (StagedBusinessHours, StagedTimezone)
 )
 
 

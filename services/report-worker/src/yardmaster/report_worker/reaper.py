@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from yardmaster.report_worker.admission import Admission
 from yardmaster.report_worker.tasks import TASKS, TaskContext
+from yardmaster.report_worker.tasks.publication import sweep_hidden_rows
 from yardmaster.shared import keys
 from yardmaster.shared.db import describe_database_error
 from yardmaster.shared.jobbus import enqueue_segment, kill_segment, publish_job
@@ -55,7 +56,8 @@ class Reaper:
         self.admission = admission
 
     def sweep(self) -> None:
-        """Handle dead holders, overdue stops and lost segments; then site slots and aging."""
+        """Handle dead holders, overdue stops and lost segments; then site slots and aging;
+        then delete rows that replaced or abandoned imports left hidden."""
         now = utcnow()
         for job in self.store.in_states(HELD_STATES | CLAIMABLE_STATES):
             if JobState(job.state) in HELD_STATES:
@@ -64,6 +66,7 @@ class Reaper:
                 self._check_queued(job, now)
         if self.admission is not None:
             self.admission.sweep()
+        sweep_hidden_rows(self.store.engine)
 
     def _check_held(self, job: Job, now: dt.datetime) -> None:
         has_lease = self.redis.exists(keys.job_lease_key(job.id))

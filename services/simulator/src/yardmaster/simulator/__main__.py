@@ -19,7 +19,7 @@ from sqlalchemy import Engine, select
 
 from yardmaster.shared import lifecycle
 from yardmaster.shared.heartbeat import Heartbeat
-from yardmaster.shared.models import StoreStatus, StoreTimezone
+from yardmaster.shared.models import StoreTimezone, visible_store_status
 from yardmaster.shared.redis_client import make_redis
 from yardmaster.shared.services import Service
 from yardmaster.simulator.core.schedule import ScheduleError, parse_schedule, releases
@@ -80,7 +80,7 @@ def read_schedule_text(path: Path | None) -> str:
 def known_stores(engine: Engine) -> list[str]:
     """Every store id the database knows (polls, hours or time zones), sorted."""
     with engine.connect() as connection:
-        ids = set(connection.scalars(select(StoreStatus.store_id).distinct()))
+        ids = set(connection.scalars(select(visible_store_status.c.store_id).distinct()))
         ids.update(connection.scalars(select(StoreTimezone.store_id)))
     return sorted(ids)
 

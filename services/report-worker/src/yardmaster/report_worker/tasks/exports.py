@@ -16,7 +16,10 @@ from sqlalchemy import Connection, func, select
 
 from yardmaster.report_worker.tasks.base import Result, Task
 from yardmaster.shared.jobstore import Progress
-from yardmaster.shared.models import StoreStatus
+from yardmaster.shared.models import visible_store_status
+
+#: The polls readers see (not those of unpublished or replaced imports).
+POLLS = visible_store_status.c
 
 #: Rows per step.
 PAGE_ROWS = 5000
@@ -56,15 +59,13 @@ class ExportTask(Task):
                 handle.truncate(self.written)
 
     def _in_range(self) -> list[Any]:
-        return [StoreStatus.timestamp_utc >= self.start, StoreStatus.timestamp_utc < self.end]
+        return [POLLS.timestamp_utc >= self.start, POLLS.timestamp_utc < self.end]
 
     def step(self, connection: Connection) -> bool:
         page = connection.execute(
-            select(
-                StoreStatus.id, StoreStatus.store_id, StoreStatus.status, StoreStatus.timestamp_utc
-            )
-            .where(*self._in_range(), StoreStatus.id > self.last_id)
-            .order_by(StoreStatus.id)
+            select(POLLS.id, POLLS.store_id, POLLS.status, POLLS.timestamp_utc)
+            .where(*self._in_range(), POLLS.id > self.last_id)
+            .order_by(POLLS.id)
             .limit(PAGE_ROWS)
         ).all()
         if page:

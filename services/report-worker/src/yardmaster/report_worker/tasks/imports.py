@@ -1,10 +1,18 @@
-"""CSV import: validates and stages the file chunk by chunk, then swaps it in all at once.
+"""CSV import: validates and stages the file chunk by chunk, then makes it visible at once.
 
-Rows go to a staging table (``staging_<table>``, tagged with the job id) in the same
-transaction as the checkpoint (the byte offset of the next line), so a paused, resumed or
-re-run import never stages a row twice. Finishing moves the rows into the table in one
-transaction (``replace`` empties it first); stopping or failing deletes the staged rows, so
-no row of a bad or stopped file ever reaches the table.
+Each chunk's rows are written in the same transaction as the checkpoint (the byte offset of
+the next line), so a paused, resumed or re-run import never stages a row twice, and no write
+transaction lasts longer than a chunk.
+
+- ``store_status`` (polls: millions of rows, and the table the file workers load into): the
+  rows go into the table itself, tagged with the job, hidden from readers until the import
+  publishes them in one short transaction (:mod:`.publication`). A stopped or failed import
+  publishes nothing; the sweeper deletes its rows later.
+- ``business_hours`` and ``timezones`` (a few rows per store): the rows go to a staging table
+  (``staging_<table>``) and move over in one transaction when the import finishes
+  (``replace`` empties the table first); stopping or failing deletes them.
+
+Either way no row of a bad or stopped file is ever seen by a reader.
 """
 
 from __future__ import annotations
@@ -17,13 +25,13 @@ import pandas as pd
 from sqlalchemy import Connection, Table, delete, insert, select
 
 from yardmaster.report_worker.tasks.base import Result, Task, TaskError
+from yardmaster.report_worker.tasks.publication import BatchStart, publish_batch, register_batch
 from yardmaster.shared import outputs
 from yardmaster.shared.imports import HeaderError, ImportMode, ImportTable, map_columns, read_header
 from yardmaster.shared.jobstore import Progress
 from yardmaster.shared.models import (
     BusinessHours,
     StagedBusinessHours,
-    StagedStoreStatus,
     StagedTimezone,
     StoreStatus,
     StoreTimezone,
@@ -34,8 +42,8 @@ CHUNK_LINES = 5000
 #: At most this many bad lines are reported when a file is refused.
 ERRORS_SHOWN = 5
 
-TARGETS: dict[ImportTable, tuple[Table, Table]] = {
-    ImportTable.STORE_STATUS: (StoreStatus.__table__, StagedStoreStatus.__table__),  # type: ignore[dict-item]
+#: Tables whose imports are staged aside and moved over when they finish.
+STAGED_TARGETS: dict[ImportTable, tuple[Table, Table]] = {
     ImportTable.BUSINESS_HOURS: (BusinessHours.__table__, StagedBusinessHours.__table__),  # type: ignore[dict-item]
     ImportTable.TIMEZONES: (StoreTimezone.__table__, StagedTimezone.__table__),  # type: ignore[dict-item]
 }
@@ -47,6 +55,8 @@ class ImportTask(Task):
     offset = 0
     line = 1
     rows = 0
+    #: Set once the import's batch is registered (imports into ``store_status`` only).
+    batch: BatchStart | None = None
 
     def restore(self, checkpoint: dict[str, Any] | None) -> None:
         self.table = ImportTable(self.job.params["table"])
@@ -64,6 +74,13 @@ class ImportTask(Task):
             raise TaskError(str(exc)) from None
         state = checkpoint or {"offset": header_end, "line": 1, "rows": 0}
         self.offset, self.line, self.rows = state["offset"], state["line"], state["rows"]
+        if "cut_id" in state:
+            self.batch = BatchStart(state["cut_id"], state["start_seq"])
+
+    @property
+    def in_place(self) -> bool:
+        """True when the rows go straight into the table, hidden until published."""
+        return self.table is ImportTable.STORE_STATUS
 
     def step(self, connection: Connection) -> bool:
         lines = self._read_lines()
@@ -72,8 +89,14 @@ class ImportTask(Task):
         frame = parse_chunk(
             self.table, self.header_line, lines, self.columns, first_line=self.line + 1
         )
-        frame.insert(0, "job_id", self.job.id)
-        stage_rows(connection, TARGETS[self.table][1], frame)
+        if self.in_place:
+            if self.batch is None:
+                self.batch = register_batch(connection, self.job.id)
+            frame.insert(0, "import_job", self.job.id)
+            stage_rows(connection, StoreStatus.__table__, frame)  # type: ignore[arg-type]
+        else:
+            frame.insert(0, "job_id", self.job.id)
+            stage_rows(connection, STAGED_TARGETS[self.table][1], frame)
         self.line += len(lines)
         self.rows += len(frame)
         return self.offset >= self.size
@@ -91,22 +114,32 @@ class ImportTask(Task):
         return lines
 
     def checkpoint(self) -> dict[str, Any]:
-        return {"offset": self.offset, "line": self.line, "rows": self.rows}
+        batch = self.batch.as_checkpoint() if self.batch is not None else {}
+        return {"offset": self.offset, "line": self.line, "rows": self.rows, **batch}
 
     def progress(self) -> Progress:
         fraction = self.offset / self.size if self.size else 1.0
         return Progress(fraction, f"{self.rows} rows checked and staged", self.rows)
 
     def finish(self, connection: Connection) -> Result:
-        target, stage = TARGETS[self.table]
+        if self.in_place:
+            if self.batch is None:  # a file with a header and no rows
+                self.batch = register_batch(connection, self.job.id)
+            replace = self.batch if self.mode is ImportMode.REPLACE else None
+            publish_batch(connection, self.job.id, replace)
+        else:
+            self._move_staged_rows(connection)
+        self.path.unlink(missing_ok=True)
+        return self._summary()
+
+    def _move_staged_rows(self, connection: Connection) -> None:
+        target, stage = STAGED_TARGETS[self.table]
         if self.mode is ImportMode.REPLACE:
             connection.execute(delete(target))
         columns = [c.name for c in target.columns if c.name != "id"]
         staged = select(*[stage.c[c] for c in columns]).where(stage.c.job_id == self.job.id)
         connection.execute(insert(target).from_select(columns, staged.order_by(stage.c.id)))
         connection.execute(delete(stage).where(stage.c.job_id == self.job.id))
-        self.path.unlink(missing_ok=True)
-        return self._summary()
 
     def _summary(self) -> Result:
         directory = self.context.result_dir(self.job.id)

@@ -17,7 +17,10 @@ from sqlalchemy import Connection, select
 from yardmaster.report_worker.core.uptime import compute_report
 from yardmaster.report_worker.tasks.base import Result, Task
 from yardmaster.shared.jobstore import Progress
-from yardmaster.shared.models import BusinessHours, StoreTimezone
+from yardmaster.shared.models import BusinessHours, StoreTimezone, visible_store_status
+
+#: What readers read: the polls, without those of unpublished or replaced imports.
+POLLS = visible_store_status.name
 
 
 def read_polls(connection: Connection) -> pd.DataFrame:
@@ -29,7 +32,7 @@ def read_polls(connection: Connection) -> pd.DataFrame:
     assert raw is not None
     if connection.dialect.name == "postgresql":
         buffer = io.BytesIO()
-        query = "COPY (SELECT store_id, status, timestamp_utc FROM store_status) TO STDOUT WITH CSV"
+        query = f"COPY (SELECT store_id, status, timestamp_utc FROM {POLLS}) TO STDOUT WITH CSV"
         with raw.cursor() as cursor, cursor.copy(query) as copy:
             for block in copy:
                 buffer.write(block)
@@ -37,7 +40,7 @@ def read_polls(connection: Connection) -> pd.DataFrame:
         polls = pd.read_csv(buffer, names=["store_id", "status", "timestamp_utc"], dtype=str)
     else:
         cursor = raw.cursor()
-        cursor.execute("SELECT store_id, status, timestamp_utc FROM store_status")
+        cursor.execute(f"SELECT store_id, status, timestamp_utc FROM {POLLS}")
         polls = pd.DataFrame(cursor.fetchall(), columns=["store_id", "status", "timestamp_utc"])
         cursor.close()
     polls["timestamp_utc"] = pd.to_datetime(polls["timestamp_utc"], utc=True, format="ISO8601")
