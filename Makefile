@@ -26,7 +26,10 @@ $(UV):
 	.tools/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
 install: $(UV)
-	$(UV) sync --frozen --all-packages --python $(PYTHON)
+	$(UV) sync --frozen --all-packages --compile-bytecode --python $(PYTHON)
+	@# PYTHONDONTWRITEBYTECODE=1 machines never cache what they import: compile our own code too
+	@# (every process start and every e2e test would otherwise pay it again)
+	$(VENV)/bin/python -m compileall -q -j 0 shared/src services tools tests
 
 system-deps:
 	tools/system-deps
