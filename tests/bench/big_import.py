@@ -15,6 +15,7 @@ file-worker file is in the ledger exactly once with its polls.
 from __future__ import annotations
 
 import argparse
+import itertools
 import sqlite3
 import statistics
 import subprocess
@@ -39,7 +40,13 @@ class Probe(threading.Thread):
         super().__init__(daemon=True)
         self.database = database
         self.waits: list[float] = []
+        self.ended_at: list[float] = []
+        self.phases: list[tuple[float, str]] = []
         self.stop = threading.Event()
+
+    def phase(self, name: str) -> None:
+        """Waits from now on are counted under ``name``."""
+        self.phases.append((time.perf_counter(), name))
 
     def run(self) -> None:
         connection = sqlite3.connect(self.database, timeout=120, isolation_level=None)
@@ -50,15 +57,28 @@ class Probe(threading.Thread):
             connection.execute("INSERT INTO bench_probe VALUES (?)", (time.time(),))
             connection.execute("COMMIT")
             self.waits.append(time.perf_counter() - started)
+            self.ended_at.append(time.perf_counter())
         connection.close()
 
     def summary(self) -> str:
-        waits = sorted(self.waits)
-        p99 = waits[int(len(waits) * 0.99)] if waits else 0.0
-        return (
-            f"{len(waits)} commits, worst {max(waits) * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, "
-            f"median {statistics.median(waits) * 1000:.1f} ms"
-        )
+        lines = [f"all: {describe(self.waits)}"]
+        bounds = [*self.phases, (float("inf"), "")]
+        for (begun, name), (until, _) in itertools.pairwise(bounds):
+            waits = [
+                w for w, at in zip(self.waits, self.ended_at, strict=True) if begun <= at < until
+            ]
+            if waits:
+                lines.append(f"  during {name}: {describe(waits)}")
+        return "\n".join(lines)
+
+
+def describe(waits: list[float]) -> str:
+    ordered = sorted(waits)
+    p99 = ordered[int(len(ordered) * 0.99)]
+    return (
+        f"{len(ordered)} commits, worst {ordered[-1] * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms,"
+        f" median {statistics.median(ordered) * 1000:.1f} ms"
+    )
 
 
 def import_file(base: str, path: Path, table: str, mode: str) -> tuple[str, float]:
@@ -141,14 +161,19 @@ def main() -> int:
             stack.wait_for_output("Files processed: 5", timeout=120)
             probe = Probe(database)
             probe.start()
+            probe.phase("the append import")
             appended, append_s = import_file(
                 base, data / "store_status.csv", "store_status", "append"
             )
             filed, in_ledger = file_polls(database)
+            probe.phase("the business_hours import")
             _, hours_s = import_file(base, data / "menu_hours.csv", "business_hours", "replace")
+            probe.phase("the timezones import")
             _, zones_s = import_file(base, data / "timezones.csv", "timezones", "replace")
+            probe.phase("the replace import")
             _, replace_s = import_file(base, data / "store_status.csv", "store_status", "replace")
             sweep_started = time.perf_counter()
+            probe.phase("the sweep")
             eventually(
                 lambda: (
                     count(
@@ -175,7 +200,7 @@ def main() -> int:
             print(f"append import: {append_s:.1f} s; replace import: {replace_s:.1f} s")
             print(f"business_hours import: {hours_s:.1f} s; timezones import: {zones_s:.1f} s")
             print(f"sweep of the {polls:,} replaced rows: {sweep_s:.1f} s")
-            print(f"probe writer (one commit every 50 ms): {probe.summary()}")
+            print(f"probe writer (one commit every 50 ms):\n{probe.summary()}")
             print(
                 f"file workers' polls after the append: {filed:,} stored,"
                 f" {in_ledger:,} in the ledger"

@@ -97,3 +97,9 @@ def test_the_image_runs_as_a_non_root_user() -> None:
     runtime_stage = dockerfile.split("AS runtime", 1)[1]
 
     assert "\nUSER yardmaster" in runtime_stage
+
+
+def test_every_long_running_service_comes_back_after_a_crash(services: dict[str, Any]) -> None:
+    for name in LONG_RUNNING:
+        assert services[name].get("restart") == "unless-stopped", name
+    assert "--resume" in services["simulator"]["command"]  # else its restart refuses the bucket

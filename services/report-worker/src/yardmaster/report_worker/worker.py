@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from typing import Any
 
@@ -89,7 +90,10 @@ def serve(settings: Settings, client: redis.Redis, heartbeat: Heartbeat) -> None
             client, stop, f"report worker (Redis at {redact(settings.redis_url)})"
         ):
             break
-        worker = build_worker(client, f"{settings.instance}.{generation}", heartbeat)
+        # The pid too: a process killed with SIGKILL leaves its RQ name registered for a while,
+        # and its restart (make run, Compose) must not be refused that name.
+        name = f"{settings.instance}.{os.getpid()}.{generation}"
+        worker = build_worker(client, name, heartbeat)
         worker.stop_event = stop
         try:
             worker.work(logging_level=settings.log_level)

@@ -9,6 +9,7 @@ the day repeats N times (0: forever), each repetition named for the next date.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import threading
 from importlib import resources
@@ -26,10 +27,13 @@ from yardmaster.simulator.core.schedule import ScheduleError, parse_schedule, re
 from yardmaster.simulator.run import Simulation
 from yardmaster.simulator.writer import (
     BucketNotEmptyError,
+    newest_file,
     refuse_used_bucket,
     write_atomically,
     write_in_place,
 )
+
+log = logging.getLogger(__name__)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -62,6 +66,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="write files in place like the original simulator (for tests)",
     )
     parser.add_argument("--name", help="instance name in logs and heartbeats")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="accept a bucket that holds schedule files (a restart): go on after the newest",
+    )
     args = parser.parse_args(argv)
     if args.days < 0:
         parser.error("--days must be 0 (forever) or more")
@@ -96,7 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     settings = lifecycle.start(Service.SIMULATOR, **{k: v for k, v in overrides.items() if v})
     try:
         files = parse_schedule(read_schedule_text(args.schedule))
-        refuse_used_bucket(settings.bucket)
+        newest = newest_file(settings.bucket) if args.resume else None
+        if not args.resume:
+            refuse_used_bucket(settings.bucket)
     except (OSError, ScheduleError, BucketNotEmptyError) as exc:
         print(f"simulator: {exc}", file=sys.stderr)
         return 1
@@ -120,7 +131,10 @@ def main(argv: list[str] | None = None) -> int:
         heartbeat,
         stop,
         stores,
+        resume_after=newest,
     )
+    if newest is not None:
+        log.info("resuming after %s, the newest file in %s", newest, settings.bucket)
     try:
         simulation.run()
     finally:

@@ -27,12 +27,17 @@ class Simulation:
     heartbeat: Heartbeat
     stop: threading.Event
     stores: list[str] | None = None
+    #: Resuming: the newest file already written; the schedule goes on after it.
+    resume_after: str | None = None
 
     def run(self) -> int:
         """Write every file on time (deadlines from the start, so no drift); return how many."""
         started = time.monotonic()
         written = 0
         for release in self.releases:
+            if self.resume_after is not None and release.file.name <= self.resume_after:
+                started = time.monotonic() - release.at_seconds  # the next one slot from now
+                continue
             if not self._wait_until(started + release.at_seconds, written):
                 log.info("stopped after %d files", written)
                 return written

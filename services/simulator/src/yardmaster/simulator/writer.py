@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from yardmaster.shared.bucket import is_bucket_file, partial_name
+from yardmaster.shared.bucket import is_bucket_file, oldest_first, partial_name
 
 
 class BucketNotEmptyError(RuntimeError):
@@ -22,6 +22,14 @@ def refuse_used_bucket(directory: Path) -> None:
             f"{directory} already holds {len(existing)} schedule file(s) (first: {existing[0]}); "
             "use an empty directory, or move those files away"
         )
+
+
+def newest_file(directory: Path) -> str | None:
+    """The newest schedule file in ``directory`` (names sort by time), if any."""
+    if not directory.exists():
+        return None
+    existing = oldest_first(p.name for p in directory.iterdir())
+    return existing[-1] if existing else None
 
 
 def write_atomically(directory: Path, name: str, content: str) -> Path:

@@ -15,6 +15,7 @@ transaction, by :func:`sweep_hidden_rows` (the reaper calls it).
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,9 @@ log = logging.getLogger(__name__)
 TABLE = StoreStatus.__tablename__
 #: Rows deleted per sweeping transaction (tens of milliseconds of SQLite's write lock).
 SWEEP_CHUNK_ROWS = 5000
+#: Sweeping time per reaper pass: the half second between passes is left to other writers
+#: (SQLite's writers do not queue: back-to-back transactions would starve everyone else).
+SWEEP_SECONDS = 0.2
 #: An import that ended without publishing leaves hidden rows behind: these states.
 ENDED_UNPUBLISHED = (JobState.FAILED.value, JobState.STOPPED.value)
 
@@ -82,16 +86,18 @@ def publish_batch(connection: Connection, job_id: str, replace: BatchStart | Non
     return int(seq)
 
 
-def sweep_hidden_rows(engine: Engine, budget: int = 40) -> int:
-    """Delete rows no reader can see any more, one chunk per transaction, at most ``budget``
-    chunks; the number of rows deleted."""
+def sweep_hidden_rows(engine: Engine, seconds: float = SWEEP_SECONDS) -> int:
+    """Delete rows no reader can see any more, one chunk per transaction, for about
+    ``seconds`` (the reaper calls this every pass: other writers get the gaps between);
+    the number of rows deleted."""
+    deadline = time.monotonic() + seconds
     deleted = 0
-    for _ in range(budget):
+    while True:
         with engine.begin() as connection:
             removed = _sweep_one_chunk(connection)
-        if removed == 0:
-            break
         deleted += removed
+        if removed == 0 or time.monotonic() >= deadline:
+            break
     if deleted:
         log.info("swept %d hidden %s rows", deleted, TABLE)
     return deleted
