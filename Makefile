@@ -63,6 +63,7 @@ bench: install system-deps
 	$(VENV)/bin/python tests/bench/scheduling.py
 	$(VENV)/bin/python tests/bench/turn_queue.py
 	$(VENV)/bin/python tests/bench/live_views.py
+	$(VENV)/bin/python tests/bench/crash_recovery.py
 
 up:
 	docker compose up --build -d
