@@ -30,10 +30,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-from supervisor import Launch, Program, Supervisor, command
+from supervisor import Program, Supervisor, command
 
 from yardmaster.shared import lifecycle
-from yardmaster.shared.bucket import oldest_first
 from yardmaster.shared.embedded_redis import EmbeddedRedisError, redis_server_binary, start_server
 from yardmaster.shared.errors import ConfigurationError
 from yardmaster.shared.heartbeat import liveness_file
@@ -80,8 +79,9 @@ def processes(
         commands[f"file-worker-{n}"] = module(
             "yardmaster.file_worker", *speed, "--name", f"file-worker-{n}"
         )
+    # --resume: restarted, the simulator goes on after the newest file it wrote
     commands["simulator"] = module(
-        "yardmaster.simulator", *speed, "--days", "0", "--name", "simulator"
+        "yardmaster.simulator", *speed, "--days", "0", "--resume", "--name", "simulator"
     )
     return commands
 
@@ -103,9 +103,7 @@ def beat_since(path: Path, started: float) -> bool:
     return path.stat().st_mtime >= started
 
 
-def program(
-    name: str, args: list[str], env: dict[str, str], settings: Settings, bucket: Path
-) -> Program:
+def program(name: str, args: list[str], env: dict[str, str], settings: Settings) -> Program:
     """How to start one process, and how to tell it is ready: the API answers ``/readyz``,
     a worker prints its serving line, the simulator touches its liveness file."""
     if name == "api":
@@ -113,22 +111,9 @@ def program(
         return Program(name, command(args, env), ready_probe=readyz)
     if name == "simulator":
         alive = liveness_file(settings.run_dir, Service.SIMULATOR, name)
-        launch = simulator_launch(args, env, bucket)
-        return Program(name, launch, ready_probe=functools.partial(beat_since, alive))
+        return Program(name, command(args, env), ready_probe=functools.partial(beat_since, alive))
     kind = Service.REPORT_WORKER if name.startswith("report-worker") else Service.FILE_WORKER
     return Program(name, command(args, env), ready_line=READY_LINES[kind])
-
-
-def simulator_launch(args: list[str], env: dict[str, str], bucket: Path) -> Launch:
-    """Start the simulator; once the bucket holds its files (a restart), with ``--resume``,
-    so that it goes on after the newest one instead of refusing a used bucket."""
-    fresh, resumed = command(args, env), command([*args, "--resume"], env)
-
-    def launch() -> subprocess.Popen[bytes]:
-        used = bucket.is_dir() and bool(oldest_first(p.name for p in bucket.iterdir()))
-        return resumed() if used else fresh()
-
-    return launch
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -173,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         redis, env["YARDMASTER_REDIS_URL"] = embedded_redis(settings, args.redis_port)
         supervisor.add(redis)
     for name, args_ in processes(settings, bucket, args.seconds_in_min, args.workers).items():
-        supervisor.add(program(name, args_, env, settings, bucket))
+        supervisor.add(program(name, args_, env, settings))
     announcer.waiting()
     return supervisor.run()
 

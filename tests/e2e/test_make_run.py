@@ -23,12 +23,6 @@ from support import PYTHON, REPO, Process, base_env, eventually, free_port
 
 NAMES = ["api", "report-worker-1", "report-worker-2", "file-worker-1", "file-worker-2",
          "simulator", "redis"]  # fmt: skip
-#: Restarts that need a change in the service itself (see the reason); xfail until it lands.
-NEEDS_SERVICE_CHANGE = {
-    "report-worker-1": "RQ refuses the worker name of a SIGKILLed worker for 80 s "
-    "(report_worker.worker names its RQ workers instance.generation)",
-    "simulator": "the simulator refuses a used bucket (needs --resume)",
-}
 RECOVERY_DEADLINE = 30.0
 
 
@@ -141,17 +135,7 @@ def redis_client(output: str) -> redis.Redis:
     return redis.Redis.from_url(url, socket_timeout=5)
 
 
-def params() -> list[object]:
-    kinds = ["api", "file-worker-2", "redis", "report-worker-1", "simulator"]
-    return [
-        pytest.param(n, marks=pytest.mark.xfail(reason=NEEDS_SERVICE_CHANGE[n], strict=True))
-        if n in NEEDS_SERVICE_CHANGE
-        else n
-        for n in kinds
-    ]
-
-
-@pytest.mark.parametrize("name", params())
+@pytest.mark.parametrize("name", ["api", "file-worker-2", "redis", "report-worker-1", "simulator"])
 def test_a_process_killed_with_sigkill_is_restarted_and_ready_again_within_30_s(
     make_run: MakeRun, name: str
 ) -> None:
@@ -197,10 +181,6 @@ def test_ctrl_c_stops_every_process_quickly_and_restarts_none(make_run: MakeRun)
     assert "started" not in after
     assert "did not stop in time" not in after
     for name in NAMES:
-        if name in NEEDS_SERVICE_CHANGE and name in make_run.killed:
-            assert f"| {name} stopped" in after
-        else:
-            assert f"| {name} stopped (rc=0)" in after, after[-3000:]
+        assert f"| {name} stopped (rc=0)" in after, after[-3000:]
     assert after.index("| redis stopped") > after.index("| api stopped")  # Redis goes last
-    if not set(NEEDS_SERVICE_CHANGE) & set(make_run.killed):
-        assert status == 0
+    assert status == 0
