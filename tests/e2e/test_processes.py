@@ -223,7 +223,9 @@ def test_sigterm_stops_every_long_running_process_cleanly(
     assert process.wait(timeout=30) == 0
 
 
-UNREACHABLE_DATABASE = "postgresql://postgres@127.0.0.1:1/nowhere"
+#: A database URL no waiting can cure (an unreachable database is waited for instead:
+#: test_database_outages.py).
+UNUSABLE_DATABASE = "postgresql+nosuchdriver://postgres@127.0.0.1:1/nowhere"
 PROCESSES = [
     "yardmaster.api",
     "yardmaster.report_worker",
@@ -238,7 +240,7 @@ PROCESSES = [
     ("setting", "value", "variable"),
     [
         ("log_level", "LOUD", "YARDMASTER_LOG_LEVEL"),
-        ("database_url", UNREACHABLE_DATABASE, "YARDMASTER_DATABASE_URL"),
+        ("database_url", UNUSABLE_DATABASE, "YARDMASTER_DATABASE_URL"),
         ("redis_url", "http://127.0.0.1:6379", "YARDMASTER_REDIS_URL"),
     ],
 )

@@ -6,7 +6,8 @@ class YardmasterError(Exception):
 
 
 class ConfigurationError(YardmasterError):
-    """A setting is missing, malformed or points at something unreachable.
+    """A setting is missing, malformed or points at something unusable (a database that
+    refuses this role, password or name for good; not one that is merely down).
 
     The message is one line that names the environment variable, so a process can print
     it and exit.
@@ -16,3 +17,11 @@ class ConfigurationError(YardmasterError):
         super().__init__(f"{variable}: {problem}")
         self.variable = variable
         self.problem = problem
+
+
+class DatabaseUnavailableError(YardmasterError):
+    """The database stayed busy or unreachable until the caller stopped waiting for it.
+
+    Raised by :func:`yardmaster.shared.outage.wait_out` when the process is stopping, or has
+    lost the right to finish the work (its lease), before the database answered again.
+    """

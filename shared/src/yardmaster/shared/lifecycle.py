@@ -12,7 +12,7 @@ from typing import Any, NoReturn
 
 from sqlalchemy import Engine
 
-from yardmaster.shared.db import connect_or_fail
+from yardmaster.shared.db import connect
 from yardmaster.shared.errors import ConfigurationError
 from yardmaster.shared.logs import configure_logging
 from yardmaster.shared.settings import Settings, load_settings
@@ -21,6 +21,9 @@ log = logging.getLogger(__name__)
 
 #: Exit status of a process stopped by bad configuration (EX_CONFIG of sysexits.h).
 EXIT_CONFIG = 78
+#: A stop already asked for: :func:`connect` tries once.
+_ALREADY_SET = threading.Event()
+_ALREADY_SET.set()
 
 
 def exit_on_configuration_error(service: str, exc: ConfigurationError) -> NoReturn:
@@ -40,11 +43,43 @@ def start(service: str, **overrides: Any) -> Settings:
 
 
 def connect_database(service: str, settings: Settings) -> Engine:
-    """An engine whose database answered, else exit with one line naming the variable."""
+    """An engine whose database answered; exit with one line if a setting is wrong.
+
+    A database that is busy or unreachable is waited for, with backoff and one log line,
+    as Redis is; SIGTERM or SIGINT meanwhile exits at once with status 0 (nothing started
+    yet). The signal handlers in place before the call are back when it returns.
+    """
+    stop = threading.Event()
+    previous = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
+    install_shutdown_handlers(stop)
     try:
-        return connect_or_fail(settings.database_url, settings.connect_timeout)
+        engine = connect(settings.database_url, settings.connect_timeout, stop)
     except ConfigurationError as exc:
         exit_on_configuration_error(service, exc)
+    finally:
+        for signum, handler in previous.items():
+            if handler is not None:  # None: not installed from Python, nothing to restore
+                signal.signal(signum, handler)
+    if engine is None:
+        log.info("stopped before the database answered")
+        sys.exit(0)
+    return engine
+
+
+def check_database(service: str, settings: Settings) -> None:
+    """Exit with one line if the database settings are wrong; one look, no waiting.
+
+    For a server (the API) that serves while its database is away: a database that is
+    busy or unreachable for now is only logged (``/readyz`` says why it is not ready).
+    """
+    try:
+        engine = connect(settings.database_url, settings.connect_timeout, _ALREADY_SET)
+    except ConfigurationError as exc:
+        exit_on_configuration_error(service, exc)
+    if engine is None:
+        log.info("serving meanwhile: /readyz answers 503 until the database answers")
+    else:
+        engine.dispose()
 
 
 def install_shutdown_handlers(stop: threading.Event) -> None:

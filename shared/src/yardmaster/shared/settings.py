@@ -52,6 +52,7 @@ class Settings(BaseSettings):
     streams_per_address: int = Field(default=100, ge=1, le=1_000_000)
     stream_keepalive: float = Field(default=15.0, gt=0, le=300)
     connect_timeout: float = Field(default=5.0, gt=0, le=300)
+    database_busy_timeout: float = Field(default=5.0, gt=0, le=300)
     heartbeat_interval: float = Field(default=5.0, gt=0, le=300)
     seconds_in_min: float = Field(default=60.0, gt=0)
     files_dir: Path | None = None

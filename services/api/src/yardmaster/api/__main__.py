@@ -1,7 +1,9 @@
 """``python -m yardmaster.api [--port 8000] [--host 127.0.0.1]``: gunicorn serving ``create_app()``.
 
 The settings are parsed and the database is checked here, before gunicorn starts, so a
-bad configuration stops the process with one line naming the variable.
+bad configuration stops the process with one line naming the variable. A database that is
+down or busy is no configuration error: the API serves, ``/readyz`` answering 503 until the
+database answers.
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     overrides = {k: v for k, v in (("api_port", args.port), ("api_host", args.host)) if v}
     settings = within_open_files_limit(lifecycle.start(Service.API, **overrides))
-    lifecycle.connect_database(Service.API, settings).dispose()
+    lifecycle.check_database(Service.API, settings)
     use_multiprocess_dir(settings.api_metrics_dir)
     log.info("serving on http://%s:%d", settings.api_host, settings.api_port)
     ApiServer(settings, gunicorn_options(settings, settings.api_host, settings.api_port)).run()

@@ -50,7 +50,12 @@ def create_import() -> Response:
         reason = str(exc) if isinstance(exc, HeaderError) else "the file is not UTF-8 text"
         return problem(400, "Bad Request", reason)
     params = {"table": table.value, "mode": mode.value, "file_name": upload.filename}
-    return accepted(create_job(JobKind.IMPORT, params, job_id=job_id))
+    try:
+        job = create_job(JobKind.IMPORT, params, job_id=job_id)
+    except BaseException:  # no job (a busy database: 503): no file left behind without one
+        path.unlink(missing_ok=True)
+        raise
+    return accepted(job)
 
 
 def _choice(name: str, enum: type[ImportTable] | type[ImportMode], default: Any) -> Any:

@@ -9,6 +9,7 @@ from typing import Any, cast
 from flask import Blueprint, Response, current_app, jsonify, request, send_file, url_for
 from redis.exceptions import RedisError
 from sqlalchemy import Connection, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from yardmaster.api import schemas
 from yardmaster.api.arguments import MAX_WHOLE, page_link, whole_number_arg
@@ -29,6 +30,7 @@ from yardmaster.shared.jobhistory import history_view
 from yardmaster.shared.jobs import Action, Decision, JobKind, JobState, Outcome
 from yardmaster.shared.jobstore import JobStore, Page
 from yardmaster.shared.models import Customer, Job, Site
+from yardmaster.shared.outage import is_transient
 from yardmaster.shared.placement import place_new_job
 from yardmaster.shared.preemption import make_room
 from yardmaster.shared.settings import Settings
@@ -339,10 +341,21 @@ def create_job(
         job_store.set_segment(job.id, enqueue_segment(client, job))
     except RedisError:  # the job row is durable: the reaper enqueues its segment later
         current_app.logger.warning("job %s recorded; its segment will be enqueued later", job.id)
+    except SQLAlchemyError as exc:
+        if not is_transient(exc):
+            raise
+        # The job exists, so the request succeeds; a segment the reaper adds for it finds
+        # the job claimed by this one (or this one finds it claimed) and is skipped.
+        current_app.logger.warning("job %s recorded, its segment's id not (%s)", job.id, exc)
     publish_job(client, job)
     if settings().scheduling == "priority" and scheduling.urgent(placement):
         try:
             make_room(resources().engine, client, job)
         except RedisError as exc:  # it still runs first as soon as a worker frees
             current_app.logger.warning("job %s: no pre-emption (%s)", job.id, exc)
-    return job_store.get(job.id) or job
+    try:
+        return job_store.get(job.id) or job
+    except SQLAlchemyError as exc:  # created all the same: answer with what was written
+        if not is_transient(exc):
+            raise
+        return job

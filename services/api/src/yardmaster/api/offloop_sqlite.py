@@ -15,17 +15,38 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
 
 def _in_thread(call: Callable[..., T], *args: Any) -> T:
-    """Run ``call(*args)`` in gevent's thread pool; the calling greenlet waits for it."""
+    """Run ``call(*args)`` in gevent's thread pool; the calling greenlet waits for it.
+
+    An error is raised in the calling greenlet, as if the call had run there (gevent's pool
+    would print its traceback too: "database is locked" is an everyday answer, not a bug).
+    """
     from gevent import get_hub
 
-    result: T = get_hub().threadpool.apply(call, args)
-    return result
+    outcome: _Outcome[T] = get_hub().threadpool.apply(_Outcome.of, (call, args))
+    if outcome.error is not None:
+        raise outcome.error
+    return outcome.value  # type: ignore[return-value]  # set whenever error is None
+
+
+class _Outcome(Generic[T]):
+    """What a call returned, or the error it raised."""
+
+    def __init__(self, value: T | None = None, error: BaseException | None = None) -> None:
+        self.value = value
+        self.error = error
+
+    @classmethod
+    def of(cls, call: Callable[..., T], args: tuple[Any, ...]) -> _Outcome[T]:
+        try:
+            return cls(value=call(*args))
+        except Exception as exc:
+            return cls(error=exc)
 
 
 class Cursor:

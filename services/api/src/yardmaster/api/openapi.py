@@ -40,6 +40,15 @@ EVENT_STREAM: Final[Media] = {"text/event-stream": TEXT}
 HTML: Final[Media] = {"text/html": TEXT}
 SVG: Final[Media] = {"image/svg+xml": TEXT}
 PROMETHEUS: Final[Media] = {"text/plain": TEXT}
+DATABASE_BUSY: Final = (
+    "Service Unavailable: the database stayed busy (another process holds its lock) or "
+    "unreachable past YARDMASTER_DATABASE_BUSY_TIMEOUT; try again after Retry-After seconds"
+)
+RETRY_AFTER: Final = {
+    "Retry-After": {"description": "seconds to wait before trying again", "schema": TEXT}
+}
+#: Operations of these tags read or write the database, so may answer :data:`DATABASE_BUSY`.
+DATABASE_TAGS: Final = frozenset({"jobs", "reports", "data", "files", "directory"})
 
 
 class Problem(BaseModel):
@@ -290,10 +299,25 @@ def with_server_answers(spec: dict[str, Any]) -> dict[str, Any]:
     return spec
 
 
+def with_database_answers(spec: dict[str, Any]) -> dict[str, Any]:
+    """``spec`` with the 503 every operation kept in the database may answer (the tags of
+    :data:`DATABASE_TAGS`): the database stayed busy or unreachable past
+    ``YARDMASTER_DATABASE_BUSY_TIMEOUT`` (``problems.py`` answers it for every view)."""
+    problem = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": f"#/components/schemas/{Problem.__name__}"}}}
+    busy = {"description": DATABASE_BUSY, "headers": RETRY_AFTER, "content": problem}
+    for operations in spec["paths"].values():
+        for operation in operations.values():
+            if DATABASE_TAGS.intersection(operation.get("tags", ())):
+                operation["responses"].setdefault("503", busy)
+    return spec
+
+
 def _document_of(app: Flask) -> dict[str, Any]:
     spec = app.extensions.get(SPEC_KEY)
     if spec is None:
-        spec = app.extensions[SPEC_KEY] = with_server_answers(with_access(SPEC.spec))
+        spec = app.extensions[SPEC_KEY] = with_database_answers(
+            with_server_answers(with_access(SPEC.spec))
+        )
     assert isinstance(spec, dict)
     return spec
 

@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import logging
+import math
+import sqlite3
+import time
 from typing import Any
 
-from flask import Flask, Response, json
+import psycopg
+from flask import Flask, Response, current_app, json
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException, InternalServerError
+
+from yardmaster.shared.outage import classify, describe
 
 log = logging.getLogger(__name__)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+#: At most one log line per this many seconds about requests refused for a database outage.
+OUTAGE_LOG_INTERVAL_SECONDS = 10.0
+_outage_logged_at = -math.inf
 
 
 def problem(status: int, title: str, detail: str | None = None, **extra: Any) -> Response:
@@ -35,7 +45,27 @@ def _from_unexpected(exc: Exception) -> Response:
     return _from_http_exception(InternalServerError())
 
 
+def _from_database_error(exc: Exception) -> Response:
+    """503 with ``Retry-After`` for a database that stayed busy or unreachable past
+    ``YARDMASTER_DATABASE_BUSY_TIMEOUT`` (the engine's bound on every wait); else a 500."""
+    outage = classify(exc)
+    if outage is None:
+        return _from_unexpected(exc)
+    global _outage_logged_at
+    if time.monotonic() - _outage_logged_at >= OUTAGE_LOG_INTERVAL_SECONDS:
+        _outage_logged_at = time.monotonic()
+        log.warning("database %s (%s): answering 503 meanwhile", outage, describe(exc))
+    retry_after = max(1, math.ceil(current_app.config["SETTINGS"].database_busy_timeout))
+    detail = f"the database is {outage} ({describe(exc)}); try again in {retry_after} s"
+    response = problem(503, "Service Unavailable", detail, database=str(outage))
+    response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
 def register(app: Flask) -> None:
-    """Answer every error of ``app`` with a problem document, never an HTML page."""
+    """Answer every error of ``app`` with a problem document, never an HTML page; a busy or
+    unreachable database with 503 and ``Retry-After``, from whichever view met it."""
     app.register_error_handler(HTTPException, _from_http_exception)
     app.register_error_handler(Exception, _from_unexpected)
+    for error in (SQLAlchemyError, sqlite3.Error, psycopg.Error):
+        app.register_error_handler(error, _from_database_error)

@@ -38,7 +38,12 @@ class Resources:
         sqlite_module = offloop_sqlite.MODULE if gevent_is_active() else None
         return cls(
             redis=make_redis(settings.redis_url, timeout, shared_by=REDIS_CONNECTIONS),
-            engine=make_engine(settings.database_url, timeout, sqlite_module=sqlite_module),
+            engine=make_engine(
+                settings.database_url,
+                timeout,
+                sqlite_module=sqlite_module,
+                busy_timeout=settings.database_busy_timeout,  # then 503, not a long wait
+            ),
             schema_head=head_revision(),
         )
 

@@ -33,6 +33,12 @@ class Check(BaseModel):
     ok: bool
     error: str | None = None
     revision: str | None = None
+    state: Literal["busy"] | None = Field(
+        None,
+        description="busy: the database answers, but another transaction holds the lock "
+        "writes need; requests that write may answer 503 with Retry-After meanwhile",
+    )
+    detail: str | None = None
 
 
 class Ready(BaseModel):

@@ -3,6 +3,10 @@
 Guarantee: every file is committed exactly once (one done record in Redis, counted by one
 worker, its polls loaded into the database once); it may be executed more than once when a
 worker dies or stalls past its lease, and the stale attempt is then discarded.
+
+A busy or unreachable database is waited out (:func:`~yardmaster.shared.outage.wait_out`):
+a file whose ledger row cannot be written yet keeps its lease, renewed meanwhile, until the
+row is written; the attempt is given up only if the lease is lost or the worker stops.
 """
 
 from __future__ import annotations
@@ -24,10 +28,12 @@ from yardmaster.file_worker.core.content import BadFileError, FileContent, NotRe
 from yardmaster.file_worker.core.stats import Stats
 from yardmaster.file_worker.core.tunables import Tunables
 from yardmaster.file_worker.discovery import Discovery
+from yardmaster.shared.errors import DatabaseUnavailableError
 from yardmaster.shared.fileclaims import Claim, FileClaims, Lease, bucket_id
 from yardmaster.shared.jobstore import utcnow
 from yardmaster.shared.ledger import publish_ledger_change
 from yardmaster.shared.models import FileLedger, StoreStatus
+from yardmaster.shared.outage import wait_out
 from yardmaster.shared.redis_client import wait_for_redis
 
 log = logging.getLogger(__name__)
@@ -179,12 +185,14 @@ class FileWorker:
         renewer.start()
         self.current = lease.file
         try:
-            rows = self._load(lease.file, content, started)
+            rows = self._load(lease.file, content, started, renewer.lost)
             self._announce(
                 lease.file, "loaded", minutes=content.minutes, rows=rows, started_at=started
             )
             deadline = claimed_at + content.minutes * self.seconds_in_min
             interrupted = self._work_until(deadline, renewer.lost)
+        except DatabaseUnavailableError:  # still away when the lease was lost, or stopping
+            interrupted = True
         finally:
             renewer.finished.set()
             self.current = None
@@ -256,9 +264,20 @@ class FileWorker:
             self.tick(self)  # a long file must not look like a dead worker
         return lost.is_set()
 
-    def _load(self, name: str, content: FileContent, started: dt.datetime) -> int:
-        """Load the file's polls with its ledger row in one transaction (once, ever), which
-        also records the files completed since the last commit."""
+    def _load(
+        self, name: str, content: FileContent, started: dt.datetime, lost: threading.Event
+    ) -> int:
+        """Load the file's polls with its ledger row (once, ever); the number of rows.
+
+        While the database is busy or unreachable this waits (the lease renewed meanwhile);
+        raises :class:`DatabaseUnavailableError` if ``lost`` or the worker's stop is set first.
+        """
+        return wait_out(lambda: self._load_once(name, content, started), name, self.stop, lost)
+
+    def _load_once(self, name: str, content: FileContent, started: dt.datetime) -> int:
+        """Load the file's polls with its ledger row in one transaction, which also records
+        the files completed since the last commit; the ledger row's insert is the guard
+        against loading twice (an earlier attempt's row: its row count is returned)."""
         bucket = bucket_id(self.directory)
         try:
             with self.engine.begin() as connection:
@@ -299,15 +318,20 @@ class FileWorker:
         return len(content.polls)
 
     def _record_done(self) -> None:
-        """Write the pending "done" ledger rows now (a failure is logged; Redis has the truth)."""
+        """Write the pending "done" ledger rows now, waiting for a busy or unreachable
+        database; if the worker stops first or another error occurs, that is logged (Redis
+        has the truth and the next start catches the ledger up)."""
         if not self.unrecorded:
             return
         try:
-            with self.engine.begin() as connection:
-                self._write_done(connection)
-        except SQLAlchemyError as exc:
+            wait_out(self._write_done_now, "ledger", self.stop)
+        except (DatabaseUnavailableError, SQLAlchemyError) as exc:
             log.error("ledger not updated (%s); the next start catches it up", exc)
         self.unrecorded.clear()
+
+    def _write_done_now(self) -> None:
+        with self.engine.begin() as connection:
+            self._write_done(connection)
 
     def _write_done(self, connection: Connection) -> None:
         """Mark the completed files done, in ``connection``'s transaction."""
@@ -319,13 +343,12 @@ class FileWorker:
             )
 
     def _reconcile_ledger(self, done: dict[str, dict[str, Any]]) -> None:
-        """Mark done the ledger rows whose worker died between completing and recording it."""
-        with self.engine.connect() as connection:
-            loaded = connection.scalars(
-                select(FileLedger.name).where(
-                    FileLedger.bucket == bucket_id(self.directory), FileLedger.state == "loaded"
-                )
-            ).all()
+        """Mark done the ledger rows whose worker died between completing and recording it
+        (waiting for a busy or unreachable database; not at all if the worker stops first)."""
+        try:
+            loaded = wait_out(self._loaded_files, "ledger", self.stop)
+        except DatabaseUnavailableError:
+            return
         for name in loaded:
             if name in done:
                 record = done[name]
@@ -334,7 +357,20 @@ class FileWorker:
                 log.info("%s: ledger caught up with its done record", name)
         self._record_done()
 
+    def _loaded_files(self) -> list[str]:
+        with self.engine.connect() as connection:
+            return list(
+                connection.scalars(
+                    select(FileLedger.name).where(
+                        FileLedger.bucket == bucket_id(self.directory),
+                        FileLedger.state == "loaded",
+                    )
+                )
+            )
+
     def _quarantine(self, name: str, reason: str) -> None:
+        """Set the file aside for good, with its ledger row saying why (waiting for a busy
+        or unreachable database; if the worker stops first, its next start decides again)."""
         log.warning("%s: quarantined: %s", name, reason)
         self.known_done.add(name)
         values = {
@@ -343,6 +379,16 @@ class FileWorker:
             "worker": self.name,
             "finished_at": utcnow(),
         }
+        try:
+            wait_out(lambda: self._write_quarantine(name, values), name, self.stop)
+        except DatabaseUnavailableError as exc:
+            log.warning("%s: quarantine not recorded (%s)", name, exc)
+            return
+        self._announce(
+            name, "quarantined", error=values["error"], finished_at=values["finished_at"]
+        )
+
+    def _write_quarantine(self, name: str, values: dict[str, Any]) -> None:
         bucket = bucket_id(self.directory)
         try:
             with self.engine.begin() as connection:
@@ -357,6 +403,3 @@ class FileWorker:
                     .where(FileLedger.bucket == bucket, FileLedger.name == name)
                     .values(**values)
                 )
-        self._announce(
-            name, "quarantined", error=values["error"], finished_at=values["finished_at"]
-        )

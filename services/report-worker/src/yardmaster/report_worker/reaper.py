@@ -22,10 +22,12 @@ from yardmaster.report_worker.tasks import TASKS, TaskContext
 from yardmaster.report_worker.tasks.publication import sweep_hidden_rows
 from yardmaster.shared import keys
 from yardmaster.shared.db import describe_database_error
+from yardmaster.shared.errors import DatabaseUnavailableError
 from yardmaster.shared.jobbus import enqueue_segment, kill_segment, publish_job
 from yardmaster.shared.jobs import CLAIMABLE_STATES, HELD_STATES, JobState
 from yardmaster.shared.jobstore import JobStore, utcnow
 from yardmaster.shared.models import Job
+from yardmaster.shared.outage import wait_out
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +179,12 @@ class Reaper:
 
 
 class ReaperThread(threading.Thread):
-    """Sweeps every ``interval`` seconds until stopped; errors are logged, never fatal."""
+    """Sweeps every ``interval`` seconds until stopped; errors are logged, never fatal.
+
+    A sweep that meets a busy or unreachable database is done again once it answers (one
+    log line for the outage): each decision is a fenced conditional update, so a decision
+    already made is not made twice.
+    """
 
     def __init__(self, reaper: Reaper, interval: float = 0.5) -> None:
         super().__init__(daemon=True, name="reaper")
@@ -189,8 +196,10 @@ class ReaperThread(threading.Thread):
         last_error = ""
         while not self.stopping.wait(self.interval):
             try:
-                self.reaper.sweep()
+                wait_out(self.reaper.sweep, "reaper", self.stopping)
                 last_error = ""
+            except DatabaseUnavailableError:
+                return  # stopping while the database is away
             except (RedisError, SQLAlchemyError) as exc:
                 error = describe_database_error(exc)
                 if error != last_error:  # once per distinct problem, not every second

@@ -3,6 +3,11 @@
 ``run_segment`` is what RQ executes (enqueued by dotted path from :mod:`jobbus`). The
 database decides everything: the claim is a conditional update, every checkpoint is fenced
 by the attempt and reports what the user asked for meanwhile.
+
+A busy or unreachable database is waited out, not counted as a failed attempt: the chunk
+that met it was rolled back together with its checkpoint, so the task is restored from the
+checkpoint the database holds and the chunk done again (no row lost, none written twice).
+The segment keeps its lease meanwhile; it gives up only if the lease is lost.
 """
 
 from __future__ import annotations
@@ -11,8 +16,9 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import redis
 from rq import Queue
@@ -22,14 +28,17 @@ from yardmaster.report_worker.admission import Admission
 from yardmaster.report_worker.tasks import TASKS, Task, TaskContext
 from yardmaster.report_worker.tasks.base import TaskError
 from yardmaster.shared import keys, queues, scheduling
+from yardmaster.shared.errors import DatabaseUnavailableError
 from yardmaster.shared.jobbus import Control, enqueue_segment, publish_job
 from yardmaster.shared.jobs import CLAIMABLE_STATES, HELD_STATES, JobState
 from yardmaster.shared.jobstore import JobStore, utcnow
 from yardmaster.shared.leases import Lease, LeaseKeeper
 from yardmaster.shared.models import Job
+from yardmaster.shared.outage import wait_out
 from yardmaster.shared.siteslots import Slot
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: Work between two checkpoints (and two looks at what the user asked for).
 CHECKPOINT_INTERVAL_SECONDS = 0.25
@@ -69,7 +78,7 @@ def run_segment(job_id: str) -> str:
         )
     _runtime.engine.dispose(close=False)  # a forked horse must not share the parent's connections
     store = JobStore(_runtime.engine)
-    waiting = store.get(job_id)
+    waiting = wait_out(lambda: store.get(job_id), f"job {job_id}")
     if waiting is None or JobState(waiting.state) not in CLAIMABLE_STATES:
         log.info("job %s: not claimable any more; segment skipped", job_id)
         return "skipped"
@@ -81,7 +90,8 @@ def run_segment(job_id: str) -> str:
     # Listen before claiming: a pause or stop sent right after the claim must not be missed.
     control = ControlListener(_runtime.redis, job_id)
     try:
-        job = store.claim(job_id, worker=_runtime.worker_name)
+        worker = _runtime.worker_name
+        job = wait_out(lambda: store.claim(job_id, worker=worker), f"job {job_id}")
         if job is None:
             log.info("job %s: not claimable any more; segment skipped", job_id)
             return "skipped"
@@ -139,6 +149,10 @@ class Segment:
         self.runtime = runtime
         self.control = control
         self.attempt = job.attempt
+        #: The task as of the last checkpoint committed; None when it must be restored again.
+        self.task: Task | None = None
+        #: Set when this attempt lost its lease (the keeper's event, once it runs).
+        self.lost = threading.Event()
 
     def run(self) -> str:
         token = f"{self.attempt}:{self.runtime.worker_name}:{os.getpid()}"
@@ -148,8 +162,9 @@ class Segment:
         lease.take_over()
         keeper = LeaseKeeper(lease)
         keeper.start()
+        self.lost = keeper.lost
         try:
-            return self._run(keeper, self.control)
+            return self._run(self.control)
         except SupersededError:
             log.warning(
                 "job %s: attempt %d superseded; its last chunk was undone",
@@ -157,39 +172,76 @@ class Segment:
                 self.attempt,
             )
             return "superseded"
+        except DatabaseUnavailableError as exc:
+            log.warning(
+                "job %s: attempt %d lost its lease while waiting (%s); the job is requeued",
+                self.job.id,
+                self.attempt,
+                exc,
+            )
+            return "superseded"
         finally:
             keeper.stop()
             lease.release()
 
-    def _run(self, keeper: LeaseKeeper, control: ControlListener) -> str:
+    def _run(self, control: ControlListener) -> str:
         task_class = TASKS.get(self.job.kind)
         if task_class is None:
             return self._fail(None, f"no worker knows jobs of kind {self.job.kind!r}")
-        task = task_class(self.job, self.runtime.tasks)
         try:
-            task.restore(self.job.checkpoint)
             while True:
-                if keeper.lost.is_set():
+                if self.lost.is_set():
                     raise SupersededError
-                state, done = self._chunk(task, control)
+                state, done = self._durably(lambda: self._next_chunk(task_class, control))
                 self._publish()
                 if done:
-                    return self._finish(task)
+                    return self._finish()
                 if state is JobState.PAUSING:
                     return self._settle(JobState.PAUSING, JobState.PAUSED, "paused")
                 if state is JobState.STOPPING:
-                    return self._stop(task)
+                    return self._stop(task_class(self.job, self.runtime.tasks))
                 if control.preempted.is_set():
                     return self._preempt("requeued: worker shutting down")
                 if control.yielding.is_set() or self._urgent_job_waiting():
                     return self._preempt("requeued: yielded to a more urgent job", yielded=True)
         except TaskError as exc:
-            return self._fail(task, str(exc))
-        except SupersededError:
+            return self._fail(task_class(self.job, self.runtime.tasks), str(exc))
+        except (SupersededError, DatabaseUnavailableError):
             raise
         except Exception as exc:
             log.exception("job %s: attempt %d crashed", self.job.id, self.attempt)
-            return self._retry_or_fail(task, f"{type(exc).__name__}: {exc}")
+            reason = f"{type(exc).__name__}: {exc}"
+            return self._retry_or_fail(task_class(self.job, self.runtime.tasks), reason)
+
+    def _durably(self, work: Callable[[], T]) -> T:
+        """``work()``, waiting out a busy or unreachable database for as long as this
+        attempt holds its lease (:class:`DatabaseUnavailableError` once it does not)."""
+        return wait_out(work, f"job {self.job.id}", self.lost)
+
+    def _next_chunk(
+        self, task_class: type[Task], control: ControlListener
+    ) -> tuple[JobState, bool]:
+        """One chunk (:meth:`_chunk`) of the task as of the last checkpoint committed.
+
+        A chunk that failed was rolled back with its checkpoint while the task had moved on,
+        so the next one starts from a task restored from the checkpoint the database holds.
+        """
+        if self.task is None:
+            self.task = self._restore(task_class)
+        try:
+            return self._chunk(self.task, control)
+        except BaseException:
+            self.task = None
+            raise
+
+    def _restore(self, task_class: type[Task]) -> Task:
+        """A task continuing from this attempt's last checkpoint, as the job's row holds it."""
+        job = self.store.get(self.job.id)
+        if job is None or job.attempt != self.attempt or JobState(job.state) not in HELD_STATES:
+            raise SupersededError
+        task = task_class(job, self.runtime.tasks)
+        task.restore(job.checkpoint)
+        return task
 
     def _urgent_job_waiting(self) -> bool:
         """True when this heavy job should yield because an urgent job has been waiting a
@@ -214,21 +266,28 @@ class Segment:
         failures = self.job.failures + 1
         if failures >= self.job.max_attempts:
             return self._fail(task, f"{reason} (after {failures} failed attempts)")
-        if not self.store.transition(
-            self.job.id,
-            HELD_STATES,
-            JobState.QUEUED,
-            fence=self.attempt,
-            error=reason[:2000],
-            progress_message="retrying",
-            failures=failures,
+        if not self._durably(
+            lambda: self.store.transition(
+                self.job.id,
+                HELD_STATES,
+                JobState.QUEUED,
+                fence=self.attempt,
+                error=reason[:2000],
+                progress_message="retrying",
+                failures=failures,
+            )
         ):
             raise SupersededError
-        job = self.store.get(self.job.id)
-        assert job is not None
-        self.store.set_segment(job.id, enqueue_segment(self.runtime.redis, job))
+        self._enqueue_next()
         self._publish()
         return "retrying"
+
+    def _enqueue_next(self, at_front: bool = False) -> None:
+        """Enqueue the job's next segment and record it (the job must be queued again)."""
+        job = self._durably(lambda: self.store.get(self.job.id))
+        assert job is not None
+        rq_id = enqueue_segment(self.runtime.redis, job, at_front=at_front)
+        self._durably(lambda: self.store.set_segment(job.id, rq_id))
 
     def _chunk(self, task: Task, control: ControlListener) -> tuple[JobState, bool]:
         """Steps for one checkpoint interval, committed together with the checkpoint."""
@@ -245,8 +304,23 @@ class Segment:
                 raise SupersededError
         return state, done
 
-    def _finish(self, task: Task) -> str:
+    def _finish(self) -> str:
+        task = self.task
+        assert task is not None  # the chunk that just committed left it
+        self._durably(lambda: self._commit_finish(task))
+        self._publish()
+        log.info("job %s: finished", self.job.id)
+        return "finished"
+
+    def _commit_finish(self, task: Task) -> None:
         with self.runtime.engine.begin() as connection:
+            # The job's row first: it takes the write lock before the task moves any file
+            # (SQLite waits for the lock here), and tells whether the job is still ours.
+            held = self.store.save_checkpoint(
+                connection, self.job.id, self.attempt, task.checkpoint(), task.progress()
+            )
+            if held is None:
+                raise SupersededError
             result = task.finish(connection)
             columns: dict[str, Any] = {
                 "finished_at": utcnow(),
@@ -268,11 +342,14 @@ class Segment:
                 **columns,
             ):
                 raise SupersededError
-        self._publish()
-        log.info("job %s: finished", self.job.id)
-        return "finished"
 
     def _stop(self, task: Task) -> str:
+        self._durably(lambda: self._commit_stop(task))
+        self._publish()
+        log.info("job %s: stopped by request", self.job.id)
+        return "stopped"
+
+    def _commit_stop(self, task: Task) -> None:
         with self.runtime.engine.begin() as connection:
             task.cleanup(connection)
             if not self.store.transition(
@@ -285,13 +362,12 @@ class Segment:
                 progress_message="stopped",
             ):
                 raise SupersededError
-        self._publish()
-        log.info("job %s: stopped by request", self.job.id)
-        return "stopped"
 
     def _settle(self, source: JobState, target: JobState, note: str) -> str:
-        if not self.store.transition(
-            self.job.id, [source], target, fence=self.attempt, progress_message=note
+        if not self._durably(
+            lambda: self.store.transition(
+                self.job.id, [source], target, fence=self.attempt, progress_message=note
+            )
         ):
             raise SupersededError
         self._publish()
@@ -301,24 +377,30 @@ class Segment:
     def _preempt(self, note: str, yielded: bool = False) -> str:
         """Give the job back, first in its queue, to continue from its checkpoint."""
         extra: dict[str, Any] = {"preemptions": Job.preemptions + 1} if yielded else {}
-        if not self.store.transition(
-            self.job.id,
-            [JobState.RUNNING],
-            JobState.QUEUED,
-            fence=self.attempt,
-            progress_message=note,
-            enqueued_at=utcnow(),  # aging counts this wait, not the time it ran
-            **extra,
+        if not self._durably(
+            lambda: self.store.transition(
+                self.job.id,
+                [JobState.RUNNING],
+                JobState.QUEUED,
+                fence=self.attempt,
+                progress_message=note,
+                enqueued_at=utcnow(),  # aging counts this wait, not the time it ran
+                **extra,
+            )
         ):
             raise SupersededError
         self._publish()
         log.info("job %s: %s", self.job.id, note)
-        job = self.store.get(self.job.id)
-        assert job is not None
-        self.store.set_segment(job.id, enqueue_segment(self.runtime.redis, job, at_front=True))
+        self._enqueue_next(at_front=True)
         return "requeued"
 
     def _fail(self, task: Task | None, reason: str) -> str:
+        self._durably(lambda: self._commit_fail(task, reason))
+        self._publish()
+        log.warning("job %s: failed: %s", self.job.id, reason)
+        return "failed"
+
+    def _commit_fail(self, task: Task | None, reason: str) -> None:
         with self.runtime.engine.begin() as connection:
             if task is not None:
                 task.cleanup(connection)
@@ -333,11 +415,8 @@ class Segment:
                 progress_message="failed",
             ):
                 raise SupersededError
-        self._publish()
-        log.warning("job %s: failed: %s", self.job.id, reason)
-        return "failed"
 
     def _publish(self) -> None:
-        job = self.store.get(self.job.id)
+        job = self._durably(lambda: self.store.get(self.job.id))
         if job is not None:
             publish_job(self.runtime.redis, job)
