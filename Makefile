@@ -64,6 +64,7 @@ bench: install system-deps
 	$(VENV)/bin/python tests/bench/turn_queue.py
 	$(VENV)/bin/python tests/bench/live_views.py
 	$(VENV)/bin/python tests/bench/crash_recovery.py
+	$(VENV)/bin/python tests/bench/big_import.py
 
 up:
 	docker compose up --build -d

@@ -296,6 +296,8 @@ class Segment:
             done = False
             while not done and time.monotonic() < deadline and not control.wake.is_set():
                 done = task.step(connection)
+                if task.writes_in_bulk:
+                    break  # its next step's reading and parsing must not hold the write lock
             control.wake.clear()
             state = self.store.save_checkpoint(
                 connection, self.job.id, self.attempt, task.checkpoint(), task.progress()

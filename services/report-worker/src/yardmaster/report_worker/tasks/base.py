@@ -49,6 +49,11 @@ class Task(ABC):
     covers it commit together. Steps should take well under 0.1 s.
     """
 
+    #: True for a task whose steps each write many rows: one step per transaction, so the
+    #: write lock (SQLite has one for the whole file) is held only while a step writes, not
+    #: while the next one reads and parses its input.
+    writes_in_bulk = False
+
     def __init__(self, job: Job, context: TaskContext) -> None:
         self.job = job
         self.context = context

@@ -52,6 +52,7 @@ STAGED_TARGETS: dict[ImportTable, tuple[Table, Table]] = {
 class ImportTask(Task):
     """``params = {"table": ..., "mode": "replace"|"append", "file_name": ...}``."""
 
+    writes_in_bulk = True
     offset = 0
     line = 1
     rows = 0
