@@ -178,7 +178,7 @@ def test_ctrl_c_while_an_import_runs_is_one_line_and_status_130(
     try:
         process.wait_for_output("store_status.csv import:", timeout=60)
         process.signal(signal.SIGINT)
-        assert process.wait(timeout=10) == 130
+        assert process.wait(timeout=30) == 130
         output = process.output()
         assert "Traceback" not in output
         assert output.strip().splitlines()[-1].startswith("load-sample: interrupted")
