@@ -3,13 +3,18 @@
 Waits until ``/readyz`` answers 200 through the published port and ``/status`` lists the
 expected number of live processes of each kind; with ``--files-done N``, then until the file
 pipeline has N files done (``/files``) and a file worker has passed its first statistics line
-(5 files, ``/workers``). Exits 1 with what it last saw otherwise.
+(5 files, ``/workers``). With ``--restart-postgres``, then restarts the PostgreSQL container
+(``podman restart``) in the middle of the file day and waits for N more files: every file
+once in the ledger, and no container of the stack restarted (nothing exited on the outage).
+Exits 1 with what it last saw otherwise.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
 import sys
 import time
 import urllib.error
@@ -35,6 +40,11 @@ def main() -> int:
     parser.add_argument("--file-workers", type=int, default=2)
     parser.add_argument("--files-done", type=int, default=0)
     parser.add_argument("--timeout", type=float, default=120)
+    parser.add_argument(
+        "--restart-postgres",
+        action="store_true",
+        help="then restart PostgreSQL mid-day and check the files go on, each once",
+    )
     args = parser.parse_args()
     expected = {**EXPECTED, "file-worker": args.file_workers}
     deadline = time.monotonic() + args.timeout
@@ -42,6 +52,8 @@ def main() -> int:
         return 1
     if args.files_done and not files_flowing(args.base, args.files_done, deadline):
         return 1
+    if args.restart_postgres:
+        return 0 if survives_a_postgres_restart(args.base, args.files_done, deadline) else 1
     return 0
 
 
@@ -84,6 +96,74 @@ def files_flowing(base: str, files_done: int, deadline: float) -> bool:
         time.sleep(1)
     print(f"smoke: failed: expected {files_done} files done, saw {seen}")
     return False
+
+
+def survives_a_postgres_restart(base: str, more_files: int, deadline: float) -> bool:
+    """Restart PostgreSQL; True once ``more_files`` more files are done, each once, with no
+    container of the stack restarted meanwhile."""
+    _, body = fetch(base + "/files?state=done")
+    before = json.loads(body)["total"]
+    restarts_before = container_restarts()
+    postgres = containers("postgres")
+    print(f"smoke: restarting {', '.join(postgres)} with {before} files done", flush=True)
+    subprocess.run(["podman", "restart", "--time", "5", *postgres], check=True)
+    seen = "nothing yet"
+    while time.monotonic() < deadline:
+        status, body = fetch(base + "/files?state=done")
+        done = json.loads(body)["total"] if status == 200 else 0
+        seen = f"{done} files done (/files {status})"
+        if done >= before + more_files:
+            break
+        time.sleep(1)
+    else:
+        print(f"smoke: failed: expected {before + more_files} files done, saw {seen}")
+        return False
+    names = done_file_names(base)
+    restarted = {
+        name: count
+        for name, count in container_restarts().items()
+        if count != restarts_before.get(name, 0) and name not in postgres
+    }
+    if len(names) != len(set(names)) or restarted:
+        print(
+            f"smoke: failed: {len(names)} ledger rows for {len(set(names))} files;"
+            f" restarted: {restarted}"
+        )
+        return False
+    print(f"smoke: ok: PostgreSQL restarted; {seen}, each once; no process restarted", flush=True)
+    return True
+
+
+def project_filter() -> list[str]:
+    project = os.environ.get("COMPOSE_PROJECT_NAME") or os.path.basename(os.getcwd())
+    return ["--filter", f"label=com.docker.compose.project={project}"]
+
+
+def containers(service: str) -> list[str]:
+    """The names of the stack's containers of ``service``."""
+    command = ["podman", "ps", "--format", "{{.Names}}", *project_filter()]
+    command += ["--filter", f"label=com.docker.compose.service={service}"]
+    return subprocess.run(command, check=True, capture_output=True, text=True).stdout.split()
+
+
+def container_restarts() -> dict[str, int]:
+    """How often each running container of the stack was restarted."""
+    command = ["podman", "ps", "--format", "{{.Names}} {{.Restarts}}", *project_filter()]
+    lines = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    return {name: int(count) for name, count in (line.split() for line in lines.splitlines())}
+
+
+def done_file_names(base: str) -> list[str]:
+    """Every done file's bucket and name, one per ledger row (100 per page)."""
+    names: list[str] = []
+    page = 1
+    while True:
+        _, body = fetch(f"{base}/files?state=done&page={page}")
+        items = json.loads(body)["items"]
+        names += [f"{item.get('bucket')}/{item['name']}" for item in items]
+        if len(items) < 100:
+            return names
+        page += 1
 
 
 if __name__ == "__main__":

@@ -2,13 +2,15 @@
 
 Run once per deployment (the one-shot ``migrate`` service in Compose, a step of ``make run``),
 never by every container. On PostgreSQL an advisory lock makes concurrent runs wait for each
-other instead of racing.
+other instead of racing. A database that is busy (another process holds SQLite's write lock)
+or unreachable is waited out with backoff, as every process does.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+import threading
 from dataclasses import dataclass
 
 from alembic import command
@@ -18,6 +20,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, func, select
 
 from yardmaster.shared import lifecycle
+from yardmaster.shared.errors import DatabaseUnavailableError
+from yardmaster.shared.outage import wait_out
 from yardmaster.shared.services import Service
 
 log = logging.getLogger("yardmaster.shared.migrate")
@@ -80,8 +84,15 @@ def main() -> int:
     """Entry point of the ``migrate`` process."""
     settings = lifecycle.start(Service.MIGRATE)
     engine = lifecycle.connect_database(Service.MIGRATE, settings)
-    before = schema_status(engine)
-    after = upgrade_to_head(engine)
+    stop = threading.Event()
+    lifecycle.install_shutdown_handlers(stop)
+    try:
+        before = wait_out(lambda: schema_status(engine), "migrations", stop)
+        after = wait_out(lambda: upgrade_to_head(engine), "migrations", stop)
+    except DatabaseUnavailableError as exc:
+        log.warning("stopped before the database could be migrated: %s", exc)
+        engine.dispose()
+        return 1
     if before.current == after.current:
         log.info("database already at revision %s; nothing to do", after.current)
     else:

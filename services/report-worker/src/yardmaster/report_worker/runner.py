@@ -310,6 +310,7 @@ class Segment:
         task = self.task
         assert task is not None  # the chunk that just committed left it
         self._durably(lambda: self._commit_finish(task))
+        task.after_finish()
         self._publish()
         log.info("job %s: finished", self.job.id)
         return "finished"

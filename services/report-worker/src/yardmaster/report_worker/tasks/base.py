@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,18 @@ class Result:
     media_type: str
 
 
+def link_in_place(source: Path, target: Path) -> None:
+    """Give ``source`` the name ``target`` too, atomically replacing any older ``target``:
+    a finish that is retried links again, and the partial file stays for a restore until
+    the finish has committed."""
+    if target.exists() and target.samefile(source):
+        return  # linked by an earlier try (renaming onto the same file would do nothing)
+    staging = target.with_name(target.name + ".link")
+    staging.unlink(missing_ok=True)
+    os.link(source, staging)
+    staging.replace(target)
+
+
 class Task(ABC):
     """One job's work, cut into small steps between which it can be checkpointed.
 
@@ -76,7 +89,15 @@ class Task(ABC):
 
     @abstractmethod
     def finish(self, connection: Connection) -> Result | None:
-        """Complete the job inside the transaction that marks it finished."""
+        """Complete the job inside the transaction that marks it finished.
+
+        It may run more than once (a commit that failed is retried), so it must not destroy
+        what a retry needs: irreversible file work belongs in :meth:`after_finish`."""
+
+    def after_finish(self) -> None:
+        """Tidy up once the finish has committed (delete inputs, partial files). A crash
+        before this runs leaves a stray file at worst, never a job that cannot finish."""
+        return None
 
     def cleanup(self, connection: Connection) -> None:
         """Remove partial outputs of a stopped or failed job (also run by the reaper)."""

@@ -2,7 +2,8 @@
 
 The checkpoint is the last exported row id and the partial file's committed size; a resumed
 export truncates the file to that size first, so rows written after the last checkpoint (by
-an attempt that died) are never duplicated. Finishing renames the file into place.
+an attempt that died) are never duplicated. Finishing links the file into place under its
+final name (a retried finish links it again); the partial name goes once the finish commits.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from yardmaster.report_worker.tasks.base import Result, Task
+from yardmaster.report_worker.tasks.base import Result, Task, link_in_place
 from yardmaster.shared.jobstore import Progress
 from yardmaster.shared.models import visible_store_status
 
@@ -97,6 +98,9 @@ class ExportTask(Task):
 
     def finish(self, connection: Connection) -> Result:
         final = self.partial.with_name("export.csv")
-        self.partial.replace(final)
+        link_in_place(self.partial, final)
         stamp = f"{self.start:%Y%m%dT%H%M%S}-{self.end:%Y%m%dT%H%M%S}"
         return Result(final, f"store-status-{stamp}.csv", "text/csv")
+
+    def after_finish(self) -> None:
+        self.partial.unlink(missing_ok=True)

@@ -130,8 +130,10 @@ class ImportTask(Task):
             publish_batch(connection, self.job.id, replace)
         else:
             self._move_staged_rows(connection)
-        self.path.unlink(missing_ok=True)
         return self._summary()
+
+    def after_finish(self) -> None:
+        self.path.unlink(missing_ok=True)
 
     def _move_staged_rows(self, connection: Connection) -> None:
         target, stage = STAGED_TARGETS[self.table]

@@ -15,7 +15,7 @@ import pandas as pd
 from sqlalchemy import Connection, select
 
 from yardmaster.report_worker.core.uptime import compute_report
-from yardmaster.report_worker.tasks.base import Result, Task
+from yardmaster.report_worker.tasks.base import Result, Task, link_in_place
 from yardmaster.shared.jobstore import Progress
 from yardmaster.shared.models import BusinessHours, StoreTimezone, visible_store_status
 
@@ -96,5 +96,8 @@ class ReportTask(Task):
 
     def finish(self, connection: Connection) -> Result:
         final = self.directory / "report.csv"
-        self.partial.replace(final)
+        link_in_place(self.partial, final)
         return Result(final, f"store-report-{self.job.id}.csv", "text/csv")
+
+    def after_finish(self) -> None:
+        self.partial.unlink(missing_ok=True)
