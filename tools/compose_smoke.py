@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -105,6 +106,9 @@ def survives_a_postgres_restart(base: str, more_files: int, deadline: float) -> 
     before = json.loads(body)["total"]
     restarts_before = container_restarts()
     postgres = containers("postgres")
+    if not postgres:
+        print("smoke: failed: no running postgres container found with podman ps")
+        return False
     print(f"smoke: restarting {', '.join(postgres)} with {before} files done", flush=True)
     subprocess.run(["podman", "restart", "--time", "5", *postgres], check=True)
     seen = "nothing yet"
@@ -135,8 +139,17 @@ def survives_a_postgres_restart(base: str, more_files: int, deadline: float) -> 
 
 
 def project_filter() -> list[str]:
-    project = os.environ.get("COMPOSE_PROJECT_NAME") or os.path.basename(os.getcwd())
-    return ["--filter", f"label=com.docker.compose.project={project}"]
+    """podman's filter for this stack's containers (the project is docker-compose.yml's name)."""
+    project = os.environ.get("COMPOSE_PROJECT_NAME") or compose_file_name()
+    return ["--filter", f"label=io.podman.compose.project={project}"]
+
+
+def compose_file_name() -> str:
+    with open("docker-compose.yml", encoding="utf-8") as handle:
+        for line in handle:
+            if match := re.match(r"name:\s*(\S+)", line):
+                return match.group(1)
+    return os.path.basename(os.getcwd())
 
 
 def containers(service: str) -> list[str]:
