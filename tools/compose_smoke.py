@@ -126,7 +126,7 @@ def survives_a_postgres_restart(base: str, more_files: int, deadline: float) -> 
     restarted = {
         name: count
         for name, count in container_restarts().items()
-        if count != restarts_before.get(name, 0) and name not in postgres
+        if count != restarts_before.get(name) and name not in postgres
     }
     if len(names) != len(set(names)) or restarted:
         print(
@@ -159,11 +159,14 @@ def containers(service: str) -> list[str]:
     return subprocess.run(command, check=True, capture_output=True, text=True).stdout.split()
 
 
-def container_restarts() -> dict[str, int]:
-    """How often each running container of the stack was restarted."""
-    command = ["podman", "ps", "--format", "{{.Names}} {{.Restarts}}", *project_filter()]
-    lines = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-    return {name: int(count) for name, count in (line.split() for line in lines.splitlines())}
+def container_restarts() -> dict[str, str]:
+    """Each running container of the stack: when it last started, and its restart count
+    (either changes when it is restarted)."""
+    command = ["podman", "ps", "--format", "{{.Names}}", *project_filter()]
+    names = subprocess.run(command, check=True, capture_output=True, text=True).stdout.split()
+    inspect = ["podman", "inspect", "--format", "{{.Name}} {{.State.StartedAt}} {{.RestartCount}}"]
+    lines = subprocess.run(inspect + names, check=True, capture_output=True, text=True).stdout
+    return dict(line.split(" ", 1) for line in lines.splitlines() if line.strip())
 
 
 def done_file_names(base: str) -> list[str]:
