@@ -112,9 +112,9 @@ def survives_a_postgres_restart(base: str, more_files: int, deadline: float) -> 
     print(f"smoke: restarting {', '.join(postgres)} with {before} files done", flush=True)
     # podman without systemd prints healthcheck errors that mean nothing here: shown on failure
     restart = ["podman", "restart", "--time", "5", *postgres]
-    done = subprocess.run(restart, capture_output=True, text=True)
-    if done.returncode:
-        print(f"smoke: failed: {' '.join(restart)}: {done.stderr.strip()}")
+    outcome = subprocess.run(restart, capture_output=True, text=True)
+    if outcome.returncode:
+        print(f"smoke: failed: {' '.join(restart)}: {outcome.stderr.strip()}")
         return False
     seen = "nothing yet"
     while time.monotonic() < deadline:
