@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 from pathlib import Path
 
@@ -204,23 +205,22 @@ def test_the_simulator_refuses_a_bucket_that_already_holds_schedule_files(
     ],
 )
 @pytest.mark.one_backend  # process behaviour, not the database's
-def test_sigterm_stops_every_long_running_process_cleanly(
+def test_every_long_running_process_logs_one_ready_line_then_stops_cleanly_on_sigterm(
     start: Start, redis_url: str, migrated_database_url: str, module: str, args: list[str]
 ) -> None:
     if module == "yardmaster.api":
         args = ["--port", str(free_port())]
     process = start(module, *args, redis_url=redis_url, database_url=migrated_database_url)
-    eventually(
-        lambda: (
-            live_processes(redis.Redis.from_url(redis_url)) or "Listening at" in process.output()
-        ),
-        timeout=30,
-        what="process up",
-    )
 
+    output = process.wait_for_output("ready in ", timeout=30)
+
+    lines = [line for line in output.splitlines() if " ready in " in line]
+    assert len(lines) == 1, output
+    seconds = float(re.search(r" ready in (\d+\.\d\d) s: \S", lines[0]).group(1))  # type: ignore[union-attr]
+    assert 0 < seconds < 30
     process.signal(signal.SIGTERM)
-
     assert process.wait(timeout=30) == 0
+    assert sum(" ready in " in line for line in process.output().splitlines()) == 1
 
 
 #: A database URL no waiting can cure (an unreachable database is waited for instead:

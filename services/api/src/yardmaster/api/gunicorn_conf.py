@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from typing import Any
 
 from yardmaster.api import serving
 from yardmaster.api.metrics_dir import mark_worker_dead
 from yardmaster.api.shutdown import end_streams_on_sigterm
+from yardmaster.shared import lifecycle
 from yardmaster.shared.logs import logging_config
 from yardmaster.shared.services import Service
 from yardmaster.shared.settings import Settings
@@ -53,7 +55,7 @@ def gunicorn_options(settings: Settings, host: str, port: int) -> dict[str, Any]
         "control_socket_disable": True,
         "worker_tmp_dir": "/dev/shm" if _has_dev_shm() else None,
         "child_exit": _child_exit,
-        "post_worker_init": end_streams_on_sigterm,  # event streams end when a worker stops
+        "post_worker_init": _worker_started(f"http://{host}:{port}"),
     }
 
 
@@ -76,6 +78,18 @@ def within_open_files_limit(settings: Settings) -> Settings:
         streams,
     )
     return settings.model_copy(update={"api_connections": allowed, "streams_per_process": streams})
+
+
+def _worker_started(url: str) -> Callable[[Any], None]:
+    """gunicorn's ``post_worker_init`` hook: event streams end when a worker stops; the
+    first worker of the process says the API is ready (it accepts from here on)."""
+
+    def started(worker: Any) -> None:
+        end_streams_on_sigterm(worker)
+        if worker.age == 1:
+            lifecycle.log_ready(log, "serving on %s", url)
+
+    return started
 
 
 def _child_exit(server: Any, worker: Any) -> None:

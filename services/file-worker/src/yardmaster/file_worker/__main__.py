@@ -117,7 +117,8 @@ def serve(settings: Settings, stop: threading.Event, tunables: Tunables) -> None
             sum_of_squares=w.stats.sum_of_squares,
         ),
     )
-    log.info(
+    lifecycle.log_ready(
+        log,
         "watching %s (%g s per simulated minute, lease %.3g s)",
         settings.bucket,
         settings.seconds_in_min,

@@ -32,6 +32,8 @@ class YardmasterWorker(Worker):
     shutdown_requested = False
     #: Set by our own signal handler, which is in charge until RQ installs its handlers.
     stop_event: threading.Event | None = None
+    #: The process's first RQ worker (later ones replace it after a lost Redis) says "ready".
+    first_of_process = False
 
     def _install_signal_handlers(self) -> None:
         super()._install_signal_handlers()  # type: ignore[no-untyped-call]
@@ -39,6 +41,11 @@ class YardmasterWorker(Worker):
             # A SIGTERM arrived while RQ was still starting: honour it at the first turn.
             self.shutdown_requested = True
             self._stop_requested = True
+
+    def bootstrap(self, *args: Any, **kwargs: Any) -> None:
+        super().bootstrap(*args, **kwargs)
+        if self.first_of_process:
+            lifecycle.log_ready(log, "listening to %s", ", ".join(self.queue_names()))
 
     def handle_warm_shutdown_request(self) -> None:
         self.shutdown_requested = True
@@ -95,6 +102,7 @@ def serve(settings: Settings, client: redis.Redis, heartbeat: Heartbeat) -> None
         name = f"{settings.instance}.{os.getpid()}.{generation}"
         worker = build_worker(client, name, heartbeat)
         worker.stop_event = stop
+        worker.first_of_process = generation == 0
         try:
             worker.work(logging_level=settings.log_level)
         except RedisError as exc:

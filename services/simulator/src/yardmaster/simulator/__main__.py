@@ -33,7 +33,7 @@ from yardmaster.simulator.writer import (
     write_in_place,
 )
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("yardmaster.simulator")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -135,6 +135,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     if newest is not None:
         log.info("resuming after %s, the newest file in %s", newest, settings.bucket)
+    lifecycle.log_ready(
+        log,
+        "writing the schedule's files into %s (%g s per simulated minute)",
+        settings.bucket,
+        settings.seconds_in_min,
+    )
     try:
         simulation.run()
     finally:
