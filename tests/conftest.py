@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from sqlalchemy.engine import make_url
 
 from support import RedisServer
 from yardmaster.shared.db import make_engine
+from yardmaster.shared.migrate import upgrade_to_head
 from yardmaster.shared.settings import normalise_database_url
 
 POSTGRES_URL = os.environ.get("YARDMASTER_TEST_DATABASE_URL", "")
@@ -76,17 +78,73 @@ def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
     server.stop()
 
 
+class DatabaseTemplates:
+    """Each backend's schema, migrated once per test run (per pytest process): a SQLite file
+    that tests copy, a PostgreSQL database that tests clone with ``CREATE DATABASE ...
+    TEMPLATE``. Far cheaper than running every migration for every test."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.made: dict[str, str] = {}
+
+    def sqlite(self) -> Path:
+        """The migrated SQLite file (made on first use)."""
+        path = self.folder / "template.db"
+        if "sqlite" not in self.made:
+            self._migrate(f"sqlite:///{path}")
+            self.made["sqlite"] = str(path)
+        return path
+
+    def postgresql(self, admin: Engine) -> str:
+        """The migrated PostgreSQL template database's name (made on first use)."""
+        if "postgresql" not in self.made:
+            name = f"ym_template_{os.getpid()}"
+            with admin.connect() as connection:
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                connection.execute(text(f'CREATE DATABASE "{name}"'))
+            self._migrate(make_url(POSTGRES_URL).set(database=name).render_as_string(False))
+            self.made["postgresql"] = name
+        return self.made["postgresql"]
+
+    @staticmethod
+    def _migrate(url: str) -> None:
+        engine = make_engine(normalise_database_url(url))
+        upgrade_to_head(engine)
+        engine.dispose()  # no connection left: a template must have none to be copied
+
+
+@pytest.fixture(scope="session")
+def database_templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DatabaseTemplates]:
+    templates = DatabaseTemplates(tmp_path_factory.mktemp("templates"))
+    yield templates
+    if "postgresql" in templates.made:
+        admin = create_engine(normalise_database_url(POSTGRES_URL), isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            name = templates.made["postgresql"]
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 @pytest.fixture(params=BACKENDS)
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database: a SQLite file, or a fresh PostgreSQL database dropped afterwards."""
+def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, database_templates: DatabaseTemplates
+) -> Iterator[str]:
+    """A database of the test's own, at the current schema (copied from the run's template;
+    empty for tests marked ``empty_database``): a SQLite file, or a fresh PostgreSQL database
+    dropped afterwards."""
+    empty = request.node.get_closest_marker("empty_database") is not None
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'test.db'}"
+        path = tmp_path / "test.db"
+        if not empty:
+            shutil.copyfile(database_templates.sqlite(), path)
+        yield f"sqlite:///{path}"
         return
     admin_url = normalise_database_url(POSTGRES_URL)
     name = f"ym_test_{os.getpid()}_{next(_database_numbers)}"
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    template = "" if empty else f' TEMPLATE "{database_templates.postgresql(admin)}"'
     with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
+        connection.execute(text(f'CREATE DATABASE "{name}"{template}'))
     try:
         yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     finally:
@@ -97,7 +155,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 @pytest.fixture
 def engine(database_url: str) -> Iterator[Engine]:
-    """An engine on the empty test database."""
+    """An engine on the test's database."""
     engine = make_engine(database_url)
     yield engine
     engine.dispose()

@@ -49,6 +49,7 @@ def test_readyz_is_200_when_redis_and_the_migrated_database_answer(client: Flask
     assert response.json["checks"]["redis"] == {"ok": True}
 
 
+@pytest.mark.empty_database
 def test_readyz_is_503_naming_the_migration_to_run_on_an_unmigrated_database(
     redis_url: str, database_url: str, engine: Engine
 ) -> None:

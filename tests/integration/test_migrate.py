@@ -19,6 +19,8 @@ from yardmaster.shared.db import make_engine
 from yardmaster.shared.migrate import head_revision, schema_status, upgrade_to_head
 from yardmaster.shared.models import Base
 
+pytestmark = pytest.mark.empty_database  # these tests migrate it themselves
+
 
 def test_an_empty_database_is_not_up_to_date(engine: Engine) -> None:
     status = schema_status(engine)
