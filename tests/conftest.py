@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +21,11 @@ from yardmaster.shared.migrate import upgrade_to_head
 from yardmaster.shared.settings import normalise_database_url
 
 POSTGRES_URL = os.environ.get("YARDMASTER_TEST_DATABASE_URL", "")
+
+# A run started in the background by a non-interactive shell (`make test &`, nohup) inherits
+# SIGINT ignored, and so would every process the tests start and then send Ctrl-C to: catch it
+# here, and the processes started from here get the default action back.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 BACKENDS = ["sqlite", "postgresql"] if POSTGRES_URL else ["sqlite"]
 _database_numbers = itertools.count()
 
