@@ -112,6 +112,8 @@ class Process:
     def __init__(self, args: list[str], env: Mapping[str, str], log: Path) -> None:
         self.args = args
         self.log = log
+        #: SIGTERM was sent (by a test or a teardown).
+        self.terminated = False
         self._log_handle = open(log, "wb")  # noqa: SIM115 - closed in stop()
         self.popen = subprocess.Popen(
             args, env=dict(env), stdout=self._log_handle, stderr=subprocess.STDOUT, cwd=REPO
@@ -133,13 +135,16 @@ class Process:
     def signal(self, signum: int = signal.SIGTERM) -> None:
         if self.popen.poll() is None:
             self.popen.send_signal(signum)
+            self.terminated = self.terminated or signum == signal.SIGTERM
 
     def wait(self, timeout: float = 30.0) -> int:
         return self.popen.wait(timeout=timeout)
 
     def stop(self, timeout: float = 30.0) -> int:
-        """SIGTERM, then wait; a process that does not stop in time is killed and fails the test."""
-        self.signal(signal.SIGTERM)
+        """SIGTERM (unless already sent: a second one would be a cold shutdown), then wait; a
+        process that does not stop in time is killed and fails the test."""
+        if not self.terminated:
+            self.signal(signal.SIGTERM)
         try:
             return self.popen.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -173,7 +178,10 @@ class Starter:
         return process
 
     def close_all(self) -> None:
-        """Stop every process, the last started first (before what it may depend on)."""
+        """Stop every process: SIGTERM to all (the last started first), then wait for each,
+        so their warm shutdowns overlap instead of adding up."""
+        for process in reversed(self.started):
+            process.signal(signal.SIGTERM)
         for process in reversed(self.started):
             process.close()
 

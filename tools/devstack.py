@@ -35,8 +35,6 @@ from supervisor import Program, Supervisor, command
 from yardmaster.shared import lifecycle
 from yardmaster.shared.embedded_redis import EmbeddedRedisError, redis_server_binary, start_server
 from yardmaster.shared.errors import ConfigurationError
-from yardmaster.shared.heartbeat import liveness_file
-from yardmaster.shared.services import Service
 from yardmaster.shared.settings import Settings, load_settings
 
 #: A simulated day (1,440 minutes) in about two minutes.
@@ -47,10 +45,8 @@ UNIX_SOCKET_PATH_MAX = 100
 #: After this long without a ready API, say (once) that it is still being waited for.
 SLOW_START_SECONDS = 60.0
 #: The line each kind of worker prints once it is serving (after every start).
-READY_LINES = {
-    Service.REPORT_WORKER: re.compile(r"\*\*\* Listening on "),
-    Service.FILE_WORKER: re.compile(r"yardmaster\.file_worker: watching "),
-}
+#: The line every process logs once it serves (yardmaster.shared.lifecycle.log_ready).
+READY_LINE = re.compile(r" ready in \d+\.\d+ s: ")
 
 
 def free_port() -> int:
@@ -98,22 +94,13 @@ def answers_ready(url: str, _started: float) -> bool:
         return bool(response.status == 200)
 
 
-def beat_since(path: Path, started: float) -> bool:
-    """True once the liveness file ``path`` was touched after ``started`` (wall clock)."""
-    return path.stat().st_mtime >= started
-
-
 def program(name: str, args: list[str], env: dict[str, str], settings: Settings) -> Program:
-    """How to start one process, and how to tell it is ready: the API answers ``/readyz``,
-    a worker prints its serving line, the simulator touches its liveness file."""
+    """How to start one process, and how to tell it is ready: the API answers ``/readyz``
+    (its database and Redis answer too), the others log their "ready in" line."""
     if name == "api":
         readyz = functools.partial(answers_ready, f"{api_url(settings)}/readyz")
         return Program(name, command(args, env), ready_probe=readyz)
-    if name == "simulator":
-        alive = liveness_file(settings.run_dir, Service.SIMULATOR, name)
-        return Program(name, command(args, env), ready_probe=functools.partial(beat_since, alive))
-    kind = Service.REPORT_WORKER if name.startswith("report-worker") else Service.FILE_WORKER
-    return Program(name, command(args, env), ready_line=READY_LINES[kind])
+    return Program(name, command(args, env), ready_line=READY_LINE)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

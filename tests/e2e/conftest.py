@@ -22,12 +22,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture
-def migrated_database_url(database_url: str) -> str:
-    """An empty database brought to the current schema."""
+def migrated_database_url(database_url: str, start: Start) -> Iterator[str]:
+    """The test's database at the current schema. Every process the test started is stopped
+    before the database goes (a PostgreSQL database is dropped after the test): processes
+    that lost their database while stopping would wait it out."""
     engine = make_engine(database_url)
     upgrade_to_head(engine)
     engine.dispose()
-    return database_url
+    yield database_url
+    start.close_all()  # type: ignore[attr-defined]
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

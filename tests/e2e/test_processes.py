@@ -53,7 +53,7 @@ def test_the_api_serves_readyz_once_redis_and_the_database_answer(
 
 
 def test_the_api_answers_503_without_redis_then_recovers_when_it_returns(
-    start: Start, own_redis: RedisServer, migrated_database_url: str
+    own_redis: RedisServer, start: Start, migrated_database_url: str
 ) -> None:
     port = free_port()
     start(
@@ -77,7 +77,7 @@ def test_the_api_answers_503_without_redis_then_recovers_when_it_returns(
 
 @pytest.mark.one_backend  # process behaviour, not the database's
 def test_the_report_worker_runs_jobs_from_the_platform_queues_and_survives_redis_restarts(
-    start: Start, own_redis: RedisServer, migrated_database_url: str
+    own_redis: RedisServer, start: Start, migrated_database_url: str
 ) -> None:
     worker = start(
         "yardmaster.report_worker",
@@ -270,7 +270,7 @@ def test_an_unparsable_api_port_stops_the_api_naming_the_variable(start: Start) 
 
 @pytest.mark.one_backend  # process behaviour, not the database's
 def test_the_file_worker_keeps_watching_through_a_redis_restart(
-    start: Start, own_redis: RedisServer, migrated_database_url: str, tmp_path: Path
+    own_redis: RedisServer, start: Start, migrated_database_url: str, tmp_path: Path
 ) -> None:
     bucket = tmp_path / "bucket"
     worker = start(

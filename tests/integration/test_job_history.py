@@ -184,6 +184,7 @@ def test_deleting_a_job_deletes_its_history(engine: Engine) -> None:
         assert connection.scalar(select(JobHistory.id)) is None
 
 
+@pytest.mark.empty_database  # it migrates to 0005 itself
 def test_jobs_older_than_the_history_get_their_creation_and_current_state(
     engine: Engine,
 ) -> None:
