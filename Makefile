@@ -6,6 +6,10 @@ UV := .tools/bin/uv
 VENV := .venv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
+# Test processes run side by side (pytest-xdist): the end-to-end tests mostly wait for the
+# processes they start, so four keep a 2-core machine busy. TEST_WORKERS=0 runs them in one.
+TEST_WORKERS ?= 4
+XDIST := $(if $(filter 0,$(TEST_WORKERS)),-p no:xdist,-n $(TEST_WORKERS) --dist worksteal)
 
 .PHONY: help install system-deps run load-sample test test-unit test-fast lint api-fuzz format bench up down clean
 
@@ -33,13 +37,13 @@ load-sample: install ## generate realistic store data and import it into the run
 	$(VENV)/bin/python tools/load_sample.py $(ARGS)
 
 test: install ## the whole suite (unit, integration, e2e, browser): the README's command
-	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest $(XDIST) $(PYTEST_ARGS)
 
 test-unit: install ## unit tests only: pure code, no server needed (seconds)
 	$(VENV)/bin/python -m pytest tests/unit $(PYTEST_ARGS)
 
-test-fast: install ## unit and integration tests: no process started (a few minutes)
-	$(VENV)/bin/python -m pytest tests/unit tests/integration $(PYTEST_ARGS)
+test-fast: install ## unit and integration tests: real Redis and databases, no process started
+	$(VENV)/bin/python -m pytest $(XDIST) tests/unit tests/integration $(PYTEST_ARGS)
 
 lint: install ## ruff and mypy
 	$(VENV)/bin/ruff check .
