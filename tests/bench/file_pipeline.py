@@ -14,6 +14,7 @@ every start compiles every module, as before issue 15).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import random
@@ -23,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -179,20 +181,37 @@ def main() -> int:
 
 
 def print_cold_starts(workdir: Path, server: RedisServer, runs: int = 5) -> None:
-    """Issue 15's cold-start day, side by side with and without compiled bytecode."""
+    """Issue 15's cold-start day, side by side with and without compiled bytecode, on an idle
+    machine and on one kept busy by two processes spinning (one per core)."""
     print("  cold start: 2 file workers launched 2 s before the simulator, 0.001 s per minute:")
-    for label, extra in (
-        ("bytecode compiled (make install)", {}),
-        ("no bytecode (every start compiles)", no_bytecode_env(workdir)),
-    ):
-        ratios = [
-            run_day(workdir, server, 2, 0.001, cold_start=True, extra_env=extra)[0]
-            for _ in range(runs)
-        ]
-        print(
-            f"    {label}: makespan / optimal median {statistics.median(ratios):.3f}"
-            f" (runs: {', '.join(f'{r:.3f}' for r in ratios)})"
-        )
+    for busy in (False, True):
+        for label, extra in (
+            ("bytecode compiled (make install)", {}),
+            ("no bytecode (every start compiles)", no_bytecode_env(workdir)),
+        ):
+            with spinning(2 if busy else 0):
+                ratios = [
+                    run_day(workdir, server, 2, 0.001, cold_start=True, extra_env=extra)[0]
+                    for _ in range(runs)
+                ]
+            print(
+                f"    {'busy' if busy else 'idle'} machine, {label}: makespan / optimal median"
+                f" {statistics.median(ratios):.3f} (runs: {', '.join(f'{r:.3f}' for r in ratios)})"
+            )
+
+
+@contextlib.contextmanager
+def spinning(processes: int) -> Iterator[None]:
+    """``processes`` processes burning a core each while the block runs."""
+    spinners = [
+        subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(processes)
+    ]
+    try:
+        yield
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+            spinner.wait()
 
 
 def no_bytecode_env(workdir: Path) -> dict[str, str]:
