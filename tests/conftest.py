@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -131,24 +132,22 @@ def database_templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dat
         admin.dispose()
 
 
-@pytest.fixture(params=BACKENDS)
-def database_url(
-    request: pytest.FixtureRequest, tmp_path: Path, database_templates: DatabaseTemplates
+@contextmanager
+def new_database(
+    backend: str, folder: Path, templates: DatabaseTemplates, empty: bool = False
 ) -> Iterator[str]:
-    """A database of the test's own, at the current schema (copied from the run's template;
-    empty for tests marked ``empty_database``): a SQLite file, or a fresh PostgreSQL database
-    dropped afterwards."""
-    empty = request.node.get_closest_marker("empty_database") is not None
-    if request.param == "sqlite":
-        path = tmp_path / "test.db"
+    """A database of its own: at the current schema (copied from the run's template) or empty;
+    a SQLite file in ``folder``, or a PostgreSQL database dropped afterwards."""
+    if backend == "sqlite":
+        path = folder / "test.db"
         if not empty:
-            shutil.copyfile(database_templates.sqlite(), path)
+            shutil.copyfile(templates.sqlite(), path)
         yield f"sqlite:///{path}"
         return
     admin_url = normalise_database_url(POSTGRES_URL)
     name = f"ym_test_{os.getpid()}_{next(_database_numbers)}"
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    template = "" if empty else f' TEMPLATE "{database_templates.postgresql(admin)}"'
+    template = "" if empty else f' TEMPLATE "{templates.postgresql(admin)}"'
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"{template}'))
     try:
@@ -157,6 +156,29 @@ def database_url(
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, database_templates: DatabaseTemplates
+) -> Iterator[str]:
+    """A database of the test's own, at the current schema (empty for tests marked
+    ``empty_database``), on each backend."""
+    empty = request.node.get_closest_marker("empty_database") is not None
+    with new_database(request.param, tmp_path, database_templates, empty) as url:
+        yield url
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def shared_database_url(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    database_templates: DatabaseTemplates,
+) -> Iterator[str]:
+    """A database at the current schema shared by a module's tests, on each backend."""
+    folder = tmp_path_factory.mktemp("module-db")
+    with new_database(request.param, folder, database_templates) as url:
+        yield url
 
 
 @pytest.fixture

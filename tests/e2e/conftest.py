@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
 from e2e import stack
 from e2e.stack import Start
-from support import Starter
+from support import RedisServer, Starter
 from yardmaster.shared.db import make_engine
 from yardmaster.shared.migrate import upgrade_to_head
 
@@ -62,3 +63,17 @@ def one_worker(start: Start, redis_url: str, migrated_database_url: str) -> stac
 @pytest.fixture
 def two_workers(start: Start, redis_url: str, migrated_database_url: str) -> stack.Stack:
     return stack.make_stack(start, redis_url, migrated_database_url, workers=2)
+
+
+@pytest.fixture(scope="module")
+def shared_stack(
+    tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer, shared_database_url: str
+) -> Iterator[stack.Stack]:
+    """The API and one report worker shared by a module's tests (on each backend), for tests
+    that each start from what they need and do not stop, kill or reconfigure the stack."""
+    redis.Redis.from_url(redis_server.url).flushall()
+    starter = Starter(tmp_path_factory.mktemp("shared-stack"))
+    try:
+        yield stack.make_stack(starter, redis_server.url, shared_database_url, workers=1)
+    finally:
+        starter.close_all()

@@ -1,4 +1,5 @@
-"""Store reports end to end: /trigger_report and /get_report over data loaded by imports."""
+"""Store reports end to end: /trigger_report and /get_report over data loaded by imports (one
+stack for the module: each test loads the sample it reports on, with replace imports)."""
 
 from __future__ import annotations
 
@@ -26,16 +27,16 @@ def get_report(stack: Stack, report_id: str, **headers: str) -> requests.Respons
     )
 
 
-def test_trigger_then_get_report_returns_running_then_the_csv(one_worker: Stack) -> None:
-    load_real_sample(one_worker)
+def test_trigger_then_get_report_returns_running_then_the_csv(shared_stack: Stack) -> None:
+    load_real_sample(shared_stack)
 
-    triggered = one_worker.post("/trigger_report")
+    triggered = shared_stack.post("/trigger_report")
     assert triggered.status_code == 202
     report_id = triggered.json()["report_id"]
-    first = get_report(one_worker, report_id)
+    first = get_report(shared_stack, report_id)
     assert first.status_code == 200
-    one_worker.wait_for(report_id, "finished")
-    done = get_report(one_worker, report_id)
+    shared_stack.wait_for(report_id, "finished")
+    done = get_report(shared_stack, report_id)
 
     assert first.headers["Content-Type"].startswith(("application/json", "text/csv"))
     assert done.headers["X-Report-Status"] == "Complete"
@@ -50,30 +51,32 @@ def test_trigger_then_get_report_returns_running_then_the_csv(one_worker: Stack)
         for line in (REAL / "v1-2023-01" / "store_status_head.csv").read_text().splitlines()[1:]
     }
     assert len(lines) - 1 == len(stores_in_head)
-    as_json = get_report(one_worker, report_id, Accept="application/json").json()
+    as_json = get_report(shared_stack, report_id, Accept="application/json").json()
     assert as_json["status"] == "Complete"
     assert as_json["rows"] == len(stores_in_head)
 
 
-def test_a_paused_and_resumed_report_is_identical_to_an_undisturbed_one(one_worker: Stack) -> None:
-    load_real_sample(one_worker)
-    undisturbed = one_worker.post("/trigger_report").json()["report_id"]
-    one_worker.wait_for(undisturbed, "finished")
+def test_a_paused_and_resumed_report_is_identical_to_an_undisturbed_one(
+    shared_stack: Stack,
+) -> None:
+    load_real_sample(shared_stack)
+    undisturbed = shared_stack.post("/trigger_report").json()["report_id"]
+    shared_stack.wait_for(undisturbed, "finished")
 
-    paused = one_worker.post("/trigger_report").json()["report_id"]
-    one_worker.wait_for(paused, "running")
-    if one_worker.post(f"/jobs/{paused}/pause").status_code == 202:
-        one_worker.wait_for(paused, "paused")
-        assert get_report(one_worker, paused).json()["status"] == "Running"
-        one_worker.post(f"/jobs/{paused}/resume")
-    one_worker.wait_for(paused, "finished")
+    paused = shared_stack.post("/trigger_report").json()["report_id"]
+    shared_stack.wait_for(paused, "running")
+    if shared_stack.post(f"/jobs/{paused}/pause").status_code == 202:
+        shared_stack.wait_for(paused, "paused")
+        assert get_report(shared_stack, paused).json()["status"] == "Running"
+        shared_stack.post(f"/jobs/{paused}/resume")
+    shared_stack.wait_for(paused, "finished")
 
-    assert get_report(one_worker, paused).content == get_report(one_worker, undisturbed).content
+    assert get_report(shared_stack, paused).content == get_report(shared_stack, undisturbed).content
 
 
-def test_unknown_and_missing_report_ids(one_worker: Stack, tmp_path: Path) -> None:
+def test_unknown_and_missing_report_ids(shared_stack: Stack, tmp_path: Path) -> None:
     del tmp_path
-    assert get_report(one_worker, "nope").status_code == 404
-    assert requests.get(f"{one_worker.base}/get_report", timeout=5).status_code == 400
-    work = one_worker.work(0.1)
-    assert get_report(one_worker, work).status_code == 404  # a job, but not a report
+    assert get_report(shared_stack, "nope").status_code == 404
+    assert requests.get(f"{shared_stack.base}/get_report", timeout=5).status_code == 400
+    work = shared_stack.work(0.1)
+    assert get_report(shared_stack, work).status_code == 404  # a job, but not a report
