@@ -1,7 +1,9 @@
-"""Open event streams do not hold up the API's shutdown: each ends when its worker stops."""
+"""Open event streams and idle client connections do not hold up the API's shutdown: each
+ends when its worker stops."""
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 
@@ -9,7 +11,7 @@ import pytest
 import requests
 
 from e2e.stack import Start
-from support import eventually, free_port
+from support import RedisServer, eventually, free_port
 
 # Stream endpoints only: no database behaviour is involved.
 pytestmark = pytest.mark.one_backend
@@ -51,3 +53,33 @@ def test_an_api_with_open_event_streams_stops_well_within_its_graceful_timeout(
     for watcher in watchers:
         watcher.join(timeout=5)
     assert sorted(ended) == ["/jobs/events", "/jobs/events", "/queue/events"]
+
+
+def test_an_api_that_lived_through_a_redis_outage_stops_at_once_despite_idle_connections(
+    own_redis: RedisServer, start: Start, migrated_database_url: str
+) -> None:
+    port = free_port()
+    api = start(
+        "yardmaster.api", "--port", str(port), redis_url=own_redis.url,
+        database_url=migrated_database_url,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    # a readiness probe that keeps its connection open between checks, as load balancers do
+    probe = requests.Session()
+    ready = lambda: probe.get(f"{base}/readyz", timeout=5).status_code == 200  # noqa: E731
+    eventually(ready, 30, "/readyz 200")
+    own_redis.stop()
+    assert probe.get(f"{base}/readyz", timeout=5).status_code == 503
+    own_redis.start()
+    eventually(ready, 30, "/readyz 200 again")
+    # and a client that connected and has sent nothing yet
+    silent = socket.create_connection(("127.0.0.1", port), timeout=10)
+
+    asked = time.monotonic()
+    exit_code = api.stop(timeout=30)
+    took = time.monotonic() - asked
+
+    assert exit_code == 0
+    assert took < 5, f"stopping took {took:.1f} s (gunicorn's graceful timeout is 10 s)"
+    silent.close()
+    probe.close()

@@ -12,7 +12,11 @@ timeout (``YARDMASTER_API_READ_TIMEOUT``, 10 s by default):
 - a request body that stalls for it, or that still averages under
   :data:`MIN_BODY_BYTES_PER_SECOND` once it has passed, ends the request with ``408`` (through
   :class:`BodyDeadline`, the WSGI side of the rule) and the connection with it;
-- any write waits at most about as long, so a client that stops reading its stream is dropped.
+- any write waits at most about as long, so a client that stops reading its stream is dropped;
+- once the worker is asked to stop (SIGTERM), a connection that waits for its next request and
+  has sent no byte of it for :data:`STOPPING_IDLE_SECONDS` is closed (an idle keep-alive
+  connection, or one that connected and sent nothing): gunicorn's gevent worker waits for every
+  connection before it exits, and would otherwise wait for these until the read timeout.
 """
 
 from __future__ import annotations
@@ -30,6 +34,9 @@ from werkzeug.exceptions import RequestTimeout
 
 #: A request body must average at least this once the read timeout has passed.
 MIN_BODY_BYTES_PER_SECOND = 1024
+#: After SIGTERM, a connection that has waited this long for a request without receiving a byte
+#: of it is closed (a request that had begun is still served, with ``Connection: close``).
+STOPPING_IDLE_SECONDS = 0.5
 
 
 class TooSlowError(ConnectionResetError):
@@ -170,8 +177,11 @@ def _make_worker_class() -> type:
         """A client socket that counts what it receives (to tell a slow request from an
         idle keep-alive connection) and ends a body that trickles."""
 
-        def __init__(self, sock: Any, connection: _Connection, read_timeout: float) -> None:
+        def __init__(
+            self, sock: Any, connection: _Connection, read_timeout: float, idle: dict[Any, Any]
+        ) -> None:
             self._sock, self._connection, self._timeout = sock, connection, read_timeout
+            self._idle = idle
 
         def recv(self, size: int, *flags: int) -> bytes:
             try:
@@ -179,6 +189,8 @@ def _make_worker_class() -> type:
             except TimeoutError:
                 raise TooSlowError(f"no byte arrived for {self._timeout:g} s") from None
             connection = self._connection
+            if data and not connection.received and connection.body_since is None:
+                self._idle.pop(gevent.getcurrent(), None)  # a request began: no longer idle
             connection.received += len(data)
             if connection.body_since is not None:
                 elapsed = time.monotonic() - connection.body_since
@@ -208,7 +220,8 @@ def _make_worker_class() -> type:
             return getattr(self._sock, name)
 
     class _RequestHeadDeadline:
-        """The line and headers of the next request must arrive within the read timeout."""
+        """The line and headers of the next request must arrive within the read timeout;
+        until its first byte arrives, the connection counts as idle (see :meth:`end_if_idle`)."""
 
         def __init__(self, worker: ApiWorker) -> None:
             self.worker = worker
@@ -218,8 +231,18 @@ def _make_worker_class() -> type:
             self.worker.connection.received = 0
             self.worker.connection.body_since = None
             self.timeout.start()
+            self.worker.idle[gevent.getcurrent()] = (self, time.monotonic())
+
+        def end_if_idle(self, serving: Any) -> None:
+            """In the event loop: end the wait of ``serving`` (a connection's greenlet) as if
+            the deadline had passed, if it still waits with nothing received: the connection
+            closes quietly."""
+            entry = self.worker.idle.get(serving)
+            if entry is not None and entry[0] is self:
+                serving.throw(self.timeout)
 
         def __exit__(self, kind: Any, exc: Any, tb: Any) -> bool:
+            self.worker.idle.pop(gevent.getcurrent(), None)
             self.timeout.close()
             if exc is not self.timeout:
                 return False
@@ -232,15 +255,39 @@ def _make_worker_class() -> type:
 
         def init_process(self) -> None:
             self.connection = _Connection()
+            #: greenlet -> (its head deadline, since when) of each connection waiting for a
+            #: request of which nothing arrived yet
+            self.idle: dict[Any, tuple[_RequestHeadDeadline, float]] = {}
+            self._ending_idle: Any = None
             _CONNECTIONS[:] = [self.connection]
             super().init_process()
+
+        def handle_exit(self, sig: Any, frame: Any) -> None:
+            # SIGTERM: gunicorn stops accepting and waits for every connection to end, the
+            # idle ones included; these are closed instead (see end_idle_connections)
+            super().handle_exit(sig, frame)
+            if self._ending_idle is None:
+                self._ending_idle = gevent.spawn(self.end_idle_connections)
+
+        def end_idle_connections(self) -> None:
+            """Until the worker exits: close each connection that has waited
+            :data:`STOPPING_IDLE_SECONDS` for a request without receiving a byte of it."""
+            loop = gevent.get_hub().loop
+            while True:
+                now = time.monotonic()
+                for serving, (deadline, since) in list(self.idle.items()):
+                    if now - since >= STOPPING_IDLE_SECONDS:
+                        # from the event loop, which re-checks: the connection may have
+                        # received its request meanwhile, and is then served
+                        loop.run_callback(deadline.end_if_idle, serving)
+                gevent.sleep(STOPPING_IDLE_SECONDS / 5)
 
         def handle(self, listener: Any, client: Any, addr: Any) -> None:
             # every read and write waits at most this (a little more than a request head may
             # take, so that a head that trickles in is answered 408 first)
             client.settimeout(self.read_timeout + 1.0)
             self.connection.client = client
-            watched = _WatchedSocket(client, self.connection, self.read_timeout)
+            watched = _WatchedSocket(client, self.connection, self.read_timeout, self.idle)
             # AsyncWorker's, not GeventWorker's (which would make the socket block forever)
             super(GeventWorker, self).handle(listener, watched, addr)
 
