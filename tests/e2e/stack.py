@@ -12,6 +12,8 @@ import requests
 from support import Process, eventually, free_port
 from yardmaster.shared import keys
 
+#: What every process logs once it serves (yardmaster.shared.lifecycle.log_ready).
+READY = " ready in "
 #: Starts ``python -m MODULE ARGS`` with settings (the ``start`` fixture).
 Start = Callable[..., Process]
 
@@ -81,13 +83,13 @@ def make_stack(
         **extra,
     }
     port = free_port()
-    start("yardmaster.api", "--port", str(port), **settings)
+    api = start("yardmaster.api", "--port", str(port), **settings)
     base = f"http://127.0.0.1:{port}"
 
     def add_worker(name: str) -> Process:
         return start("yardmaster.report_worker", "--name", name, **settings)
 
     stack = Stack(base, redis_url, [add_worker(f"rw-{n}") for n in range(workers)], add_worker)
-    live = lambda: requests.get(base + "/status", timeout=2).json()["services"]  # noqa: E731
-    eventually(lambda: len(live().get("report-worker", [])) == workers, 30, "workers up")
+    for process in [api, *stack.workers]:  # each says when it serves (or listens to its queues)
+        process.wait_for_output(READY, timeout=30)
     return stack
