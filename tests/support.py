@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -122,9 +123,13 @@ class Process:
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 
-    def wait_for_output(self, text: str, timeout: float = 30.0) -> str:
+    def wait_for_output(self, text: str | re.Pattern[str], timeout: float = 30.0) -> str:
+        """The output once it holds ``text`` (or a match of the pattern); fails at once if
+        the process exits first."""
+
         def seen() -> bool:
-            if text in self.output():
+            output = self.output()
+            if text.search(output) if isinstance(text, re.Pattern) else text in output:
                 return True
             assert self.popen.poll() is None, f"exited {self.popen.returncode}:\n{self.output()}"
             return False
@@ -184,6 +189,14 @@ class Starter:
             process.signal(signal.SIGTERM)
         for process in reversed(self.started):
             process.close()
+
+
+def no_bytecode_env(folder: Path) -> dict[str, str]:
+    """Settings under which Python finds no cached bytecode and writes none (every start
+    compiles every module: the state before ``make install`` compiled bytecode)."""
+    empty = folder / f"no-pycache-{time.monotonic_ns()}"
+    empty.mkdir()
+    return {"PYTHONDONTWRITEBYTECODE": "1", "PYTHONPYCACHEPREFIX": str(empty)}
 
 
 def base_env(**settings: str) -> dict[str, str]:

@@ -21,7 +21,6 @@ import argparse
 import datetime as dt
 import functools
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -44,9 +43,6 @@ PYTHON = sys.executable
 UNIX_SOCKET_PATH_MAX = 100
 #: After this long without a ready API, say (once) that it is still being waited for.
 SLOW_START_SECONDS = 60.0
-#: The line each kind of worker prints once it is serving (after every start).
-#: The line every process logs once it serves (yardmaster.shared.lifecycle.log_ready).
-READY_LINE = re.compile(r" ready in \d+\.\d+ s: ")
 
 
 def free_port() -> int:
@@ -100,7 +96,7 @@ def program(name: str, args: list[str], env: dict[str, str], settings: Settings)
     if name == "api":
         readyz = functools.partial(answers_ready, f"{api_url(settings)}/readyz")
         return Program(name, command(args, env), ready_probe=readyz)
-    return Program(name, command(args, env), ready_line=READY_LINE)
+    return Program(name, command(args, env), ready_line=lifecycle.READY_LINE)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

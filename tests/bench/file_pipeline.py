@@ -30,7 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import redis
 
-from support import PYTHON, RedisServer, base_env
+from support import PYTHON, RedisServer, base_env, no_bytecode_env
 from yardmaster.shared.bucket import partial_name
 from yardmaster.shared.db import make_engine
 from yardmaster.shared.fileclaims import FileClaims
@@ -212,13 +212,6 @@ def spinning(processes: int) -> Iterator[None]:
         for spinner in spinners:
             spinner.kill()
             spinner.wait()
-
-
-def no_bytecode_env(workdir: Path) -> dict[str, str]:
-    """Settings under which Python finds no cached bytecode and writes none."""
-    empty = workdir / f"no-pycache-{time.monotonic_ns()}"
-    empty.mkdir()
-    return {"PYTHONDONTWRITEBYTECODE": "1", "PYTHONPYCACHEPREFIX": str(empty)}
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import statistics
 import subprocess
@@ -27,7 +26,8 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from support import PYTHON, REPO, RedisServer, base_env, free_port
+from support import PYTHON, REPO, RedisServer, base_env, free_port, no_bytecode_env
+from yardmaster.shared import lifecycle
 from yardmaster.shared.db import make_engine
 from yardmaster.shared.migrate import upgrade_to_head
 
@@ -38,7 +38,6 @@ SERVICES = {
     "file_worker": [],
     "simulator": ["--seconds-in-min", "60"],
 }
-READY = re.compile(rb" ready in (\d+\.\d+) s: ")
 
 RUNS = 3
 EXPECTED = {"report-worker": 2, "file-worker": 2, "simulator": 1}
@@ -107,7 +106,7 @@ def service_ready(service: str, env: dict[str, str], folder: Path) -> float:
     try:
         assert process.stdout is not None
         for line in process.stdout:
-            if match := READY.search(line):
+            if match := lifecycle.READY_LINE.search(line.decode(errors="replace")):
                 return float(match.group(1))
         raise RuntimeError(f"{service} exited before it was ready")
     finally:
@@ -124,13 +123,6 @@ def help_seconds(service: str, env: dict[str, str]) -> float:
         check=True,
     )
     return time.perf_counter() - started
-
-
-def no_bytecode(folder: Path) -> dict[str, str]:
-    """Settings under which Python finds no cached bytecode and writes none."""
-    empty = folder / f"no-pycache-{time.monotonic_ns()}"
-    empty.mkdir()
-    return {"PYTHONDONTWRITEBYTECODE": "1", "PYTHONPYCACHEPREFIX": str(empty)}
 
 
 def print_service_starts() -> None:
@@ -153,7 +145,7 @@ def print_service_starts() -> None:
             print(f"  {'service':15} {'bytecode compiled':>26} {'no bytecode':>26} {'ratio':>6}")
             for service in SERVICES:
                 cells = []
-                for extra in ({}, no_bytecode(folder)):
+                for extra in ({}, no_bytecode_env(folder)):
                     run_env = {**env, **extra}
                     ready = [service_ready(service, run_env, folder) for _ in range(SERVICE_RUNS)]
                     helps = [help_seconds(service, run_env) for _ in range(3)]

@@ -12,8 +12,6 @@ import redis
 from e2e import stack
 from e2e.stack import Start
 from support import RedisServer, Starter
-from yardmaster.shared.db import make_engine
-from yardmaster.shared.migrate import upgrade_to_head
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -23,15 +21,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture
-def migrated_database_url(database_url: str, start: Start) -> Iterator[str]:
-    """The test's database at the current schema. Every process the test started is stopped
-    before the database goes (a PostgreSQL database is dropped after the test): processes
-    that lost their database while stopping would wait it out."""
-    engine = make_engine(database_url)
-    upgrade_to_head(engine)
-    engine.dispose()
+def migrated_database_url(database_url: str, start: Starter) -> Iterator[str]:
+    """The test's database, at the current schema (``database_url`` copies it from the run's
+    template). Every process the test started is stopped before the database goes (a
+    PostgreSQL database is dropped after the test): processes that lost their database while
+    stopping would wait it out."""
     yield database_url
-    start.close_all()  # type: ignore[attr-defined]
+    start.close_all()
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -43,7 +39,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 @pytest.fixture
-def start(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Start]:
+def start(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Starter]:
     """Start ``python -m MODULE ARGS`` with the given settings; every process is stopped after."""
     starter = Starter(tmp_path)
     yield starter

@@ -10,10 +10,8 @@ import redis
 import requests
 
 from support import Process, eventually, free_port
-from yardmaster.shared import keys
+from yardmaster.shared import keys, lifecycle
 
-#: What every process logs once it serves (yardmaster.shared.lifecycle.log_ready).
-READY = " ready in "
 #: Starts ``python -m MODULE ARGS`` with settings (the ``start`` fixture).
 Start = Callable[..., Process]
 
@@ -91,5 +89,5 @@ def make_stack(
 
     stack = Stack(base, redis_url, [add_worker(f"rw-{n}") for n in range(workers)], add_worker)
     for process in [api, *stack.workers]:  # each says when it serves (or listens to its queues)
-        process.wait_for_output(READY, timeout=30)
+        process.wait_for_output(lifecycle.READY_LINE, timeout=30)
     return stack

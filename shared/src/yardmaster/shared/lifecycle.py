@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import signal
 import sys
 import threading
@@ -53,9 +54,13 @@ def seconds_since_launch() -> float:
     return max(0.0, time.time() - LAUNCHED_AT)
 
 
+#: What finds the "ready" line of :func:`log_ready` in a process's output (group 1: seconds).
+READY_LINE = re.compile(r" ready in (\d+\.\d+) s: ")
+
+
 def log_ready(logger: logging.Logger, doing: str, *args: object) -> None:
-    """The process's one "ready" line: ``ready in 0.84 s: <doing>``. Supervisors, tests and
-    people wait on it (the API's readiness is also ``GET /readyz``)."""
+    """The process's one "ready" line: ``ready in 0.84 s: <doing>`` (:data:`READY_LINE`).
+    Supervisors, tests and people wait on it (the API's readiness is also ``GET /readyz``)."""
     logger.info("ready in %.2f s: " + doing, seconds_since_launch(), *args)
 
 
