@@ -27,11 +27,12 @@ YIELD_MARK_MS = 5000
 
 
 def make_room(engine: Engine, client: redis.Redis, urgent: Job) -> str | None:
-    """Ask one running job to yield to ``urgent`` if every worker is busy; its id, or None."""
+    """Ask one running job to yield to ``urgent`` if every worker is busy with another job;
+    its id, or None. A worker that took ``urgent`` already is not busy with another job."""
     with engine.connect() as connection:
         rows = connection.execute(
             select(Job.id, Job.job_class, Job.priority, Job.preemptions).where(
-                Job.state == JobState.RUNNING.value
+                Job.state == JobState.RUNNING.value, Job.id != urgent.id
             )
         ).all()
     running = [Running(row.id, row.job_class, row.priority, row.preemptions) for row in rows]
