@@ -47,12 +47,15 @@ def segment_id(job: Job) -> str:
 def enqueue_segment(client: redis.Redis, job: Job, *, at_front: bool = False) -> str:
     """Put one segment of ``job`` on its queue; return the RQ job id.
 
-    ``at_front`` for resumed and pre-empted jobs: they already hold partial work.
+    ``at_front`` for resumed and pre-empted jobs: they already hold partial work. The segment
+    carries the job's ``state_version``: it may claim the job only while that is unchanged
+    (any later decision about the job, a reaper's replacement included, bumps it).
     """
     rq_id = segment_id(job)
     Queue(job.queue, connection=client).enqueue(
         SEGMENT_FUNCTION,
         job.id,
+        job.state_version,
         job_id=rq_id,
         at_front=at_front,
         job_timeout=SEGMENT_TIMEOUT_SECONDS,

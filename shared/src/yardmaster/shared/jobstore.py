@@ -255,15 +255,22 @@ class JobStore:
                 return decision, changed
         raise RuntimeError(f"job {job_id}: lost {MAX_RACE_RETRIES} races in a row")
 
-    def claim(self, job_id: str, worker: str | None = None) -> Job | None:
+    def claim(
+        self, job_id: str, worker: str | None = None, version: int | None = None
+    ) -> Job | None:
         """Take a queued or resuming job for running: state running, attempt + 1.
 
         Returns the claimed job (its ``attempt`` is the fencing token) or None when the job
         is no longer claimable (paused, stopped, taken by another segment). ``worker`` (who
-        claims) goes to the history.
+        claims) goes to the history. ``version`` is the ``state_version`` the claiming
+        segment was enqueued at: the claim then wins only if nothing decided about the job
+        since (a reaper that replaced the segment bumped it), and a reaper deciding after the
+        claim finds the version bumped by it. Either one wins, never both.
         """
         job = self.get(job_id)
         if job is None or JobState(job.state) not in CLAIMABLE_STATES:
+            return None
+        if version is not None and job.state_version != version:
             return None
         claimed: dict[str, Any] = {
             "attempt": Job.attempt + 1,
@@ -276,6 +283,7 @@ class JobStore:
             CLAIMABLE_STATES,
             JobState.RUNNING,
             fence=job.attempt,
+            version=version,
             reason=f"{who} claimed it (attempt {job.attempt + 1})",
             **claimed,
         )

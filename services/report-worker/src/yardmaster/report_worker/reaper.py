@@ -35,8 +35,9 @@ log = logging.getLogger(__name__)
 SILENCE_SECONDS = 2.0
 #: A queued job whose segment is not on any queue for this long gets a new one.
 LOST_SEGMENT_SECONDS = 5.0
-#: Segments still waiting for a worker. A *started* segment of a job that is still queued is
-#: not alive: a live segment claims its job within milliseconds of starting.
+#: Segments still waiting for a worker. A *started* segment of a job still queued after
+#: LOST_SEGMENT_SECONDS is taken for stuck; it may also have just started, so the reaper
+#: replaces it only through a compare-and-set that a claim made meanwhile defeats.
 WAITING_SEGMENT_STATUSES = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
 
 
@@ -60,15 +61,25 @@ class Reaper:
     def sweep(self) -> None:
         """Handle dead holders, overdue stops and lost segments; then site slots and aging;
         then delete rows that replaced or abandoned imports left hidden."""
+        self.decide(self.survey())
+        if self.admission is not None:
+            self.admission.sweep()
+        sweep_hidden_rows(self.store.engine)
+
+    def survey(self) -> list[Job]:
+        """The jobs that may need a decision, as read now (held or waiting for a worker)."""
+        return self.store.in_states(HELD_STATES | CLAIMABLE_STATES)
+
+    def decide(self, jobs: list[Job]) -> None:
+        """Decide about each job as :meth:`survey` read it. The read may be stale by now (a
+        worker claimed, a user paused): every decision is a compare-and-set on what was read,
+        and a lost one does nothing."""
         now = utcnow()
-        for job in self.store.in_states(HELD_STATES | CLAIMABLE_STATES):
+        for job in jobs:
             if JobState(job.state) in HELD_STATES:
                 self._check_held(job, now)
             else:
                 self._check_queued(job, now)
-        if self.admission is not None:
-            self.admission.sweep()
-        sweep_hidden_rows(self.store.engine)
 
     def _check_held(self, job: Job, now: dt.datetime) -> None:
         has_lease = self.redis.exists(keys.job_lease_key(job.id))
@@ -130,8 +141,15 @@ class Reaper:
         status = self._segment_status(job.segment)
         if status in WAITING_SEGMENT_STATUSES:
             return
-        if status == JobStatus.STARTED:  # started but never claimed: its process is stuck or gone
-            kill_segment(self.redis, job.segment)
+        # Decide before acting: the job must be unchanged since it was read. A segment that
+        # claimed it meanwhile bumped its version, so this loses and its run is left alone.
+        # Winning bumps the version in turn, so the old segment can no longer claim it (its
+        # claim is fenced by the version it was enqueued at): only then is it killed.
+        state = JobState(job.state)
+        if not self.store.transition(
+            job.id, [state], state, fence=job.attempt, version=job.state_version
+        ):
+            return
         log.warning(
             "job %s: %s but its segment %s is %s; enqueuing a new one",
             job.id,
@@ -139,10 +157,9 @@ class Reaper:
             job.segment,
             status or "gone",
         )
-        if self.store.transition(
-            job.id, [JobState(job.state)], JobState(job.state), fence=job.attempt
-        ):
-            self._enqueue(job.id, at_front=job.state == JobState.RESUMING)
+        if status == JobStatus.STARTED:  # started but never claimed: its process is stuck
+            kill_segment(self.redis, job.segment)
+        self._enqueue(job.id, at_front=state is JobState.RESUMING)
 
     def _segment_status(self, rq_id: str | None) -> JobStatus | None:
         if not rq_id:

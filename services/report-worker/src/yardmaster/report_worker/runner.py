@@ -70,8 +70,13 @@ def configure(runtime: Runtime) -> None:
     _runtime = runtime
 
 
-def run_segment(job_id: str) -> str:
-    """RQ entry point: run the job until it finishes, pauses, stops or must yield."""
+def run_segment(job_id: str, version: int | None = None) -> str:
+    """RQ entry point: run the job until it finishes, pauses, stops or must yield.
+
+    ``version`` is the job's ``state_version`` when this segment was enqueued; the claim is
+    fenced by it, so a segment that a later decision replaced (the reaper's, say) is skipped.
+    Segments enqueued without one claim unfenced.
+    """
     if _runtime is None:
         raise RuntimeError(
             "runner not configured: start segments with python -m yardmaster.report_worker"
@@ -91,7 +96,7 @@ def run_segment(job_id: str) -> str:
     control = ControlListener(_runtime.redis, job_id)
     try:
         worker = _runtime.worker_name
-        job = wait_out(lambda: store.claim(job_id, worker=worker), f"job {job_id}")
+        job = wait_out(lambda: store.claim(job_id, worker=worker, version=version), f"job {job_id}")
         if job is None:
             log.info("job %s: not claimable any more; segment skipped", job_id)
             return "skipped"
