@@ -8,6 +8,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from yardmaster.api import (
     arguments,
     auth,
+    contentpolicy,
     dashboard,
     data,
     directory,
@@ -38,6 +39,7 @@ def create_app(settings: Settings | None = None, resources: Resources | None = N
     app.config["SETTINGS"] = settings
     app.extensions["yardmaster"] = resources or Resources.from_settings(settings)
     problems.register(app)
+    contentpolicy.register(app)  # nosniff, CSP, ... on every answer
     arguments.register(app)
     app.json = jsonbody.JSONProvider(app)  # a body nested too deeply is a 400, not a 500
     app.register_blueprint(auth.blueprint)  # first: its check runs before any other

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 from functools import cache
-from importlib.resources import files as resources_files
 
 from flask import Blueprint, Response, jsonify, request
 
 from yardmaster.api import schemas
+from yardmaster.api.contentpolicy import html_answer, packaged_page, page_policy
 from yardmaster.api.openapi import HTML, document
 from yardmaster.shared.imports import ImportMode, ImportTable
 from yardmaster.shared.jobs import TERMINAL_STATES, Action, JobKind, JobState
@@ -45,9 +45,10 @@ LINKS = {
 
 
 @cache
-def page() -> str:
+def page() -> tuple[str, str]:
     """The dashboard HTML with the job contract (states, kinds, tables, the job classes'
-    bounds) written into it, so the page's scripts never keep their own copy."""
+    bounds) written into it, so the page's scripts never keep their own copy; and its
+    Content-Security-Policy (the contract is data, never run: no script runs inline)."""
     contract = {
         "states": [s.value for s in JobState],
         "terminal_states": sorted(s.value for s in TERMINAL_STATES),
@@ -60,8 +61,9 @@ def page() -> str:
             "max_execution_time": MAX_EXECUTION_SECONDS,
         },
     }
-    html = resources_files("yardmaster.api").joinpath("pages/dashboard.html").read_text()
-    return html.replace("{{ contract }}", json.dumps(contract).replace("<", "\\u003c"))
+    html, _ = packaged_page("dashboard.html")
+    html = html.replace("{{ contract }}", json.dumps(contract).replace("<", "\\u003c"))
+    return html, page_policy(html)
 
 
 def wants_html() -> bool:
@@ -75,7 +77,7 @@ def wants_html() -> bool:
 def index() -> Response:
     """The dashboard (to browsers) or what this service is and where to go next (JSON)."""
     if wants_html():
-        response = Response(page(), mimetype="text/html")
+        response = html_answer(*page())
     else:
         response = jsonify(service="yardmaster-api", links=LINKS)
     response.vary.add("Accept")

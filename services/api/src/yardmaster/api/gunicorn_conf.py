@@ -23,6 +23,12 @@ OTHER_OPEN_FILES = 200
 REQUEST_TIMEOUT_SECONDS = 60
 #: Time running requests get to finish after SIGTERM.
 GRACEFUL_TIMEOUT_SECONDS = 10
+#: gunicorn refuses, before the API sees it, a request line longer than this (414), a header
+#: line longer than this (431) or more headers than this (431): as problem documents
+#: (:func:`yardmaster.api.serving.write_problem`).
+LIMIT_REQUEST_LINE = 8190
+LIMIT_REQUEST_FIELD_SIZE = 8190
+LIMIT_REQUEST_FIELDS = 100
 
 
 def gunicorn_options(settings: Settings, host: str, port: int) -> dict[str, Any]:
@@ -45,6 +51,9 @@ def gunicorn_options(settings: Settings, host: str, port: int) -> dict[str, Any]
         "timeout": REQUEST_TIMEOUT_SECONDS,
         "graceful_timeout": GRACEFUL_TIMEOUT_SECONDS,
         "keepalive": max(1, math.ceil(settings.api_read_timeout)),  # then idle connections close
+        "limit_request_line": LIMIT_REQUEST_LINE,
+        "limit_request_field_size": LIMIT_REQUEST_FIELD_SIZE,
+        "limit_request_fields": LIMIT_REQUEST_FIELDS,
         "preload_app": True,
         "accesslog": "-",
         "access_log_format": '%(h)s "%(r)s" %(s)s %(b)s %(M)sms',

@@ -23,12 +23,15 @@ from spectree import Response as SpecResponse
 from spectree import SecurityScheme, SecuritySchemeData, SpecTree, Tag
 from spectree.utils import parse_code
 
+from yardmaster.api.contentpolicy import html_answer, page_policy
 from yardmaster.api.policy import Need, need_of
 from yardmaster.api.problems import PROBLEM_MEDIA_TYPE
 
 V = TypeVar("V", bound=Callable[..., Any])
 SPEC_KEY = "yardmaster.openapi"
 PATH_PARAMETER = re.compile(r"\{[^}/]+\}")
+#: A ``<style>`` Swagger UI's script adds as it runs (its logo's), allowed by hash as well.
+CREATED_STYLE = re.compile(r'createElement\("style",null,"([^"\\]*)"\)')
 
 URI_TOO_LONG: Final = "URI Too Long: answered by the HTTP server as an HTML page"
 #: A body that is no JSON model: media type -> JSON schema of the body.
@@ -260,11 +263,14 @@ def customer_links(value: str) -> dict[str, Any]:
 
 
 @functools.cache
-def _docs_page() -> str:
+def _docs_page() -> tuple[str, str]:
+    """Swagger UI's page and its Content-Security-Policy: its inline scripts and style are
+    allowed by their hashes (computed once, from the page as the package ships it)."""
     template: str = SPEC.config.page_templates["swagger"]
-    return template.format(
+    html = template.format(
         spec_url="/openapi.json", spec_path="docs", **SPEC.config.swagger_oauth2_config()
     )
+    return html, page_policy(html, created_styles=CREATED_STYLE.findall(html))
 
 
 def with_access(spec: dict[str, Any]) -> dict[str, Any]:
@@ -329,7 +335,7 @@ def openapi_json() -> Response:
 
 def docs() -> Response:
     """Swagger UI on ``/openapi.json``, with its scripts and styles inlined (no CDN)."""
-    return Response(_docs_page(), mimetype="text/html")
+    return html_answer(*_docs_page())
 
 
 def register(app: Flask) -> None:

@@ -1,4 +1,11 @@
-"""Errors as RFC 9457 problem documents (``application/problem+json``)."""
+"""Errors as RFC 9457 problem documents (``application/problem+json``), of a bounded size.
+
+A problem document may quote the request (a field name, a value that was refused); it never
+quotes much of it: each text is cut at :data:`MAX_TEXT` characters, each list at
+:data:`MAX_ITEMS` items (a cut list ``x`` is followed by ``x_total``, its full length), and a
+document still over :data:`MAX_BYTES` keeps only its standard members. So a refused
+half-megabyte request is answered in a few KiB, never in more than it sent.
+"""
 
 from __future__ import annotations
 
@@ -20,16 +27,43 @@ log = logging.getLogger(__name__)
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 #: At most one log line per this many seconds about requests refused for a database outage.
 OUTAGE_LOG_INTERVAL_SECONDS = 10.0
+#: The longest text a problem document carries (its detail, a field name, a message).
+MAX_TEXT = 500
+#: The most items of any list in a problem document (such as ``errors``).
+MAX_ITEMS = 20
+#: The largest problem document; past it only type, title, status and detail are kept.
+MAX_BYTES = 16 * 1024
 _outage_logged_at = -math.inf
 
 
 def problem(status: int, title: str, detail: str | None = None, **extra: Any) -> Response:
-    """A problem document response; ``extra`` members are added as they are."""
+    """A problem document response; ``extra`` members are added, all of them bounded (see
+    the module's description)."""
     body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
     if detail:
-        body["detail"] = detail
-    body.update(extra)
-    return Response(json.dumps(body), status=status, mimetype=PROBLEM_MEDIA_TYPE)
+        body["detail"] = bounded(detail)
+    for name, value in extra.items():
+        body[name] = bounded(value)
+        if isinstance(value, list | tuple) and len(value) > MAX_ITEMS:
+            body[f"{name}_total"] = len(value)
+    text = json.dumps(body)
+    if len(text) > MAX_BYTES:
+        text = json.dumps({k: body[k] for k in ("type", "title", "status", "detail") if k in body})
+    return Response(text, status=status, mimetype=PROBLEM_MEDIA_TYPE)
+
+
+def bounded(value: Any) -> Any:
+    """``value`` with every text cut at :data:`MAX_TEXT` characters (saying how much more
+    there was) and every list or mapping at :data:`MAX_ITEMS` items, however deep."""
+    if isinstance(value, str):
+        if len(value) <= MAX_TEXT:
+            return value
+        return f"{value[:MAX_TEXT]}… ({len(value) - MAX_TEXT} more characters)"
+    if isinstance(value, list | tuple):
+        return [bounded(item) for item in value[:MAX_ITEMS]]
+    if isinstance(value, dict):
+        return {bounded(str(k)): bounded(v) for k, v in list(value.items())[:MAX_ITEMS]}
+    return value
 
 
 def _from_http_exception(exc: HTTPException) -> Response:

@@ -11,7 +11,6 @@ import json
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
-from importlib.resources import files as resources_files
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
@@ -19,6 +18,7 @@ from redis.exceptions import RedisError
 from werkzeug.http import HTTP_STATUS_CODES
 
 from yardmaster.api import schemas
+from yardmaster.api.contentpolicy import html_answer, packaged_page
 from yardmaster.api.kitty import kitty_svg
 from yardmaster.api.live.channel import Outage, Restored
 from yardmaster.api.live.hub import FullError, Hub
@@ -244,8 +244,7 @@ def queue_snapshot() -> Response:
 @document(ok={200: None}, media={200: HTML}, errors=[403, 503], tags=["queue"])
 def queue_page() -> Response:
     """The live queue page (plain HTML and a little JavaScript, shipped in the package)."""
-    page = resources_files("yardmaster.api").joinpath("pages/queue.html").read_text()
-    return Response(page, mimetype="text/html")
+    return html_answer(*packaged_page("queue.html"))  # its inline style allowed by hash
 
 
 @blueprint.get("/queue/images/<string:name>.svg")

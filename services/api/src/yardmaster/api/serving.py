@@ -32,6 +32,9 @@ from typing import Any
 
 from werkzeug.exceptions import RequestTimeout
 
+from yardmaster.api.contentpolicy import NOTHING
+from yardmaster.api.problems import PROBLEM_MEDIA_TYPE, bounded
+
 #: A request body must average at least this once the read timeout has passed.
 MIN_BODY_BYTES_PER_SECOND = 1024
 #: After SIGTERM, a connection that has waited this long for a request without receiving a byte
@@ -151,20 +154,40 @@ def end_request_on_hangup() -> Callable[[], None] | None:
 
 
 def _problem_bytes(status: int, title: str, detail: str) -> bytes:
-    body = json.dumps({"type": "about:blank", "title": title, "status": status, "detail": detail})
+    """A whole HTTP answer carrying a problem document, for the server to write itself."""
+    document = {"type": "about:blank", "title": title, "status": status}
+    if detail:
+        document["detail"] = bounded(detail)
+    body = json.dumps(document).encode()
     head = (
         f"HTTP/1.1 {status} {title}\r\nConnection: close\r\n"
-        f"Content-Type: application/problem+json\r\nContent-Length: {len(body)}\r\n\r\n"
+        f"Content-Type: {PROBLEM_MEDIA_TYPE}\r\nContent-Length: {len(body)}\r\n"
+        f"X-Content-Type-Options: nosniff\r\nContent-Security-Policy: {NOTHING}\r\n"
+        "Referrer-Policy: no-referrer\r\n\r\n"
     )
-    return (head + body).encode("latin-1")
+    return head.encode("latin-1") + body
+
+
+def write_problem(sock: Any, status: int, reason: str, message: str) -> None:
+    """gunicorn's ``util.write_error``, answering with a problem document instead of its HTML
+    page: what gunicorn refuses before the API sees the request (a request line over
+    ``limit_request_line``: 414; a header over ``limit_request_field_size`` or too many: 431;
+    a malformed request: 400) is answered like everything else."""
+    from gunicorn.util import write_nonblock
+
+    write_nonblock(sock, _problem_bytes(status, reason, message))
 
 
 def _make_worker_class() -> type:
     """gunicorn's gevent worker with the read deadlines above (built on first use: importing
     gunicorn's gevent worker imports gevent)."""
     import gevent
+    import gunicorn.util
     from gevent.local import local
     from gunicorn.workers.ggevent import GeventWorker
+
+    # every error page gunicorn writes goes through util.write_error (workers/base.py)
+    gunicorn.util.write_error = write_problem
 
     class _Connection(local):  # type: ignore[misc]
         """What the worker knows of the connection its current greenlet serves."""
