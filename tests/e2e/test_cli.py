@@ -269,22 +269,29 @@ def test_an_export_of_a_date_range_is_saved_as_csv(
     assert len(lines) - 1 == 24 * len(STORES)
 
 
-def test_queue_tokens_are_taken_and_redeemed_in_turn(api: Stack) -> None:
+def test_queue_tokens_are_taken_redeemed_in_turn_with_their_claims_and_released(
+    api: Stack,
+) -> None:
     first = json.loads(cli(api.base, "queue", "take", "--json").stdout)
     second = cli(api.base, "queue", "take")
     assert second.returncode == 0, second.stderr
-    token = re.fullmatch(r"token (\w+)  ticket (\d+)  position 2\n", second.stdout)
+    token = re.fullmatch(r"token (\w+)  position 2  claim ([\w-]{43})\n", second.stdout)
     assert token is not None
 
-    early = cli(api.base, "queue", "redeem", token[1], "--ticket", token[2])
-    served = cli(api.base, "queue", "redeem", first["token"], "--ticket", str(first["ticket"]))
+    early = cli(api.base, "queue", "redeem", token[1], "--claim", token[2])
+    stolen = cli(api.base, "queue", "redeem", first["token"], "--claim", token[2])
+    served = cli(api.base, "queue", "redeem", first["token"], "--claim", first["claim"])
 
     assert early.returncode == 6
     assert "not your turn yet: you are number 2" in early.stderr
+    assert stolen.returncode == 4
+    assert "this is not the claim of this token" in stolen.stderr
     assert served.returncode == 0, served.stderr
     picture = re.fullmatch(r"success: (http://\S+\.svg)\n", served.stdout)
     assert picture is not None
     assert requests.get(picture[1], timeout=10).headers["Content-Type"].startswith("image/svg")
+    released = cli(api.base, "queue", "release", first["token"], "--claim", first["claim"])
+    assert (released.returncode, released.stdout) == (0, "released\n")
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,10 @@
 """The turn queue across several API processes: strictly first come first served under 200
-concurrent clients, one viewer at a time, and the same live stream on every process."""
+concurrent clients, one viewer at a time, and the same live stream on every process; and
+owned turns: thousands of attempts to steal a turn from 2,000 source addresses all fail.
+
+Clients come from several loopback addresses (on Linux any 127.x.y.z can be a source
+address), as an address may hold only a few waiting tokens (YARDMASTER_QUEUE_TOKENS_PER_ADDRESS).
+"""
 
 from __future__ import annotations
 
@@ -11,10 +16,36 @@ from typing import Any
 
 import redis
 import requests
+from requests.adapters import HTTPAdapter
 
 from e2e.stack import Start
 from support import eventually, free_port
 from yardmaster.shared.turnqueue.store import TurnQueue
+
+
+class SourceAddressAdapter(HTTPAdapter):
+    """Connections made from a chosen local address."""
+
+    def __init__(self, source: str, **options: Any) -> None:
+        self.source = source
+        super().__init__(**options)
+
+    def init_poolmanager(self, *args: Any, **options: Any) -> None:
+        options["source_address"] = (self.source, 0)
+        super().init_poolmanager(*args, **options)
+
+
+def session_from(address: str) -> requests.Session:
+    """A keep-alive session whose requests come from ``address`` (127.x.y.z)."""
+    session = requests.Session()
+    adapter = SourceAddressAdapter(address)
+    session.mount("http://", adapter)
+    return session
+
+
+def loopback(n: int) -> str:
+    """The ``n``-th loopback source address from 127.0.1.0 on (127.0.0.1 is left alone)."""
+    return f"127.0.{1 + n // 250}.{n % 250 + 1}"
 
 
 def start_apis(start: Start, redis_url: str, count: int, **settings: str) -> list[str]:
@@ -54,14 +85,14 @@ def test_200_clients_on_two_api_processes_are_served_strictly_in_turn(
     served: list[str] = []
 
     def client(n: int) -> None:
-        base = bases[n % 2]
-        mine = requests.post(f"{base}/queue/tokens", timeout=30).json()
-        body = {"token": mine["token"], "ticket": mine["ticket"]}
+        base, http = bases[n % 2], session_from(loopback(n % 50))  # 4 clients per address
+        mine = http.post(f"{base}/queue/tokens", timeout=30).json()
+        body = {"token": mine["token"], "claim": mine["claim"]}
         while True:
-            answer = requests.post(f"{base}/queue/redeem", json=body, timeout=30)
+            answer = http.post(f"{base}/queue/redeem", json=body, timeout=30)
             if answer.status_code == 200:
                 served.append(mine["token"])
-                requests.post(f"{base}/queue/release", json=body, timeout=30)
+                http.post(f"{base}/queue/release", json=body, timeout=30)
                 return
             assert answer.status_code == 409, answer.text
             time.sleep(0.02 * answer.json()["position"])  # polls its turn, more often near it
@@ -102,12 +133,11 @@ def test_clients_of_different_api_processes_see_the_same_stream(
     for up in ready:
         assert up.wait(10)
 
-    for n in range(3):
-        requests.post(f"{bases[n % 2]}/queue/tokens", timeout=5)
-    for n, token in enumerate(["A00", "A01", "A02"]):
-        base = bases[n % 2]
-        assert requests.post(f"{base}/queue/redeem", json={"token": token}, timeout=5).ok
-        requests.post(f"{bases[1 - n % 2]}/queue/release", json={"token": token}, timeout=5)
+    taken = [requests.post(f"{bases[n % 2]}/queue/tokens", timeout=5).json() for n in range(3)]
+    for n, mine in enumerate(taken):
+        body = {"token": mine["token"], "claim": mine["claim"]}
+        assert requests.post(f"{bases[n % 2]}/queue/redeem", json=body, timeout=5).ok
+        requests.post(f"{bases[1 - n % 2]}/queue/release", json=body, timeout=5)
     for listener in listeners:
         listener.join(timeout=20)
 

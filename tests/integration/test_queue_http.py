@@ -1,5 +1,5 @@
-"""The turn queue over HTTP: real status codes for every outcome, bans by client address,
-the picture, and the live stream."""
+"""The turn queue over HTTP: real status codes for every outcome, owned turns (claims,
+strikes, the per-address cap), bans by client address, the picture, and the live stream."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
+from support import eventually
 from yardmaster.api.app import create_app
 from yardmaster.api.resources import Resources
 from yardmaster.shared.db import make_engine
@@ -45,39 +46,52 @@ def redeem(client: FlaskClient, token: str, ip: str = "10.0.0.1", **extra: Any) 
     )
 
 
-def test_tokens_are_issued_in_sequence_with_their_position(client: FlaskClient) -> None:
-    first, second = take(client), take(client)
+def release(client: FlaskClient, mine: dict[str, Any], ip: str = "10.0.0.1", **extra: Any) -> Any:
+    body = {"token": mine["token"], "claim": mine["claim"], **extra}
+    return client.post("/queue/release", json=body, environ_base={"REMOTE_ADDR": ip})
 
+
+def test_tokens_are_issued_in_sequence_with_their_position_and_a_secret_claim(
+    client: FlaskClient,
+) -> None:
+    answer = client.post("/queue/tokens", environ_base={"REMOTE_ADDR": "10.0.0.1"})
+    first, second = answer.json, take(client)
+
+    assert answer.status_code == 201
     assert (first["token"], first["position"], first["status"]) == ("A00", 1, "ok")
     assert (second["token"], second["position"]) == ("A01", 2)
     assert second["ticket"] != first["ticket"]
+    assert len(first["claim"]) >= 22  # at least 128 random bits, URL-safe base64
+    assert first["claim"] != second["claim"]
+    assert answer.headers["Cache-Control"] == "no-store"
+    assert first["claim"] not in client.get("/queue").get_data(as_text=True)
 
 
 def test_the_head_gets_a_picture_and_the_next_waits_for_the_window(client: FlaskClient) -> None:
-    take(client)
-    take(client)
+    first, second = take(client), take(client)
 
-    served = redeem(client, "A00")
+    served = redeem(client, "A00", claim=first["claim"])
     assert served.status_code == 200
     assert served.json["status"] == "success"
     picture = client.get(served.json["image_url"])
     assert picture.status_code == 200
     assert picture.mimetype == "image/svg+xml"
 
-    waiting = redeem(client, "A01")
+    waiting = redeem(client, "A01", claim=second["claim"])
     assert waiting.status_code == 409  # the viewer's window freezes the next head
     assert (waiting.json["outcome"], waiting.json["position"]) == ("wrong_turn", 1)
     assert int(waiting.headers["Retry-After"]) >= 1
 
-    assert client.post("/queue/release", json={"token": "A00"}).json == {"status": "released"}
-    assert redeem(client, "A01").status_code == 200  # JSON bodies work as well as forms
+    assert release(client, first).json == {"status": "released"}  # JSON works as well as forms
+    assert release(client, first).json == {"status": "not_viewing"}
+    assert redeem(client, "A01", claim=f"  {second['claim']}\n").status_code == 200
 
 
 def test_a_token_not_at_the_head_is_told_its_position(client: FlaskClient) -> None:
     take(client)
-    take(client)
+    mine = take(client)
 
-    response = client.post("/queue/redeem", json={"token": "A01"})
+    response = client.post("/queue/redeem", json={"token": "A01", "claim": mine["claim"]})
 
     assert response.status_code == 409
     assert response.mimetype == "application/problem+json"
@@ -108,23 +122,92 @@ def test_a_forged_token_bans_its_caller_until_an_admin_lifts_it(client: FlaskCli
 def test_malformed_tokens_are_400_and_an_empty_queue_is_404(
     client: FlaskClient, token: str, status: int
 ) -> None:
-    assert redeem(client, token).status_code == status
+    assert redeem(client, token, claim="anything").status_code == status
 
 
-def test_a_stale_holder_of_a_recycled_token_is_told_it_expired(client: FlaskClient) -> None:
+@pytest.mark.parametrize("path", ["/queue/redeem", "/queue/release"])
+def test_a_missing_claim_is_403_and_never_counts_toward_a_ban(
+    client: FlaskClient, path: str
+) -> None:
     mine = take(client)
 
-    response = redeem(client, "A00", ticket=str(mine["ticket"] + 1000))
+    for claim in (None, "", "   "):
+        body = {"token": "A00", "ticket": mine["ticket"]}  # the public ticket grants nothing
+        body |= {} if claim is None else {"claim": claim}
+        answer = client.post(path, json=body, environ_base={"REMOTE_ADDR": "10.0.0.66"})
+        assert (answer.status_code, answer.json["outcome"]) == (403, "claim_required")
+    assert take(client, ip="10.0.0.66")["token"] == "A01"  # not banned
 
-    assert response.status_code == 410
-    assert response.json["outcome"] == "expired"
+
+@pytest.mark.parametrize("path", ["/queue/redeem", "/queue/release"])
+def test_wrong_claims_are_403_and_the_fifth_bans_the_address(
+    client: FlaskClient, path: str
+) -> None:
+    take(client)
+    theirs = take(client, ip="10.0.0.77")  # a valid claim, of another token
+    guesses = [theirs["claim"], "guess", "A00", theirs["claim"][::-1]]
+    stranger = {"REMOTE_ADDR": "10.0.0.77"}
+
+    for claim in guesses:
+        answer = client.post(path, json={"token": "A00", "claim": claim}, environ_base=stranger)
+        assert (answer.status_code, answer.json["outcome"]) == (403, "wrong_claim")
+    fifth = client.post(path, json={"token": "A00", "claim": "x"}, environ_base=stranger)
+
+    assert (fifth.status_code, fifth.json["outcome"]) == (403, "wrong_claim")
+    assert "banned" in fifth.json["detail"]
+    assert int(fifth.headers["Retry-After"]) > 3000
+    after = client.post("/queue/tokens", environ_base=stranger)
+    assert (after.status_code, after.json["outcome"]) == (403, "banned")
+    assert client.get("/queue").json["waiting"] == ["A00", "A01"]  # nothing was taken
+
+
+def test_a_stale_claim_of_a_recycled_token_is_410_and_never_counts(
+    redis_url: str, tmp_path: Path
+) -> None:
+    client = make_client(redis_url, tmp_path, queue_head_seconds=0.5)
+    stale = take(client)
+    eventually(lambda: client.get("/queue").json["waiting"] == [], 5, "the head expired")
+    fresh = take(client, ip="10.0.0.2")
+    assert fresh["token"] == stale["token"] == "A00"
+
+    for _ in range(8):
+        answer = redeem(client, "A00", claim=stale["claim"])
+        assert (answer.status_code, answer.json["outcome"]) == (410, "expired")
+    assert take(client)["token"] == "A01"  # not banned
+
+
+def test_a_stranger_cannot_end_the_viewers_window(client: FlaskClient) -> None:
+    mine = take(client)
+    assert redeem(client, "A00", claim=mine["claim"]).status_code == 200
+
+    for body in ({"token": "A00"}, {"token": "A00", "claim": "guess"}):
+        refused = client.post("/queue/release", data=body, environ_base={"REMOTE_ADDR": "10.0.0.9"})
+        assert refused.status_code == 403
+
+    assert client.get("/queue").json["viewer"] == "A00"
+    assert release(client, mine).json == {"status": "released"}
+
+
+def test_an_address_past_its_share_of_waiting_tokens_is_429_with_retry_after(
+    redis_url: str, tmp_path: Path
+) -> None:
+    client = make_client(redis_url, tmp_path, queue_tokens_per_address=3)
+    mine = [take(client) for _ in range(3)]
+
+    refused = client.post("/queue/tokens", environ_base={"REMOTE_ADDR": "10.0.0.1"})
+
+    assert (refused.status_code, refused.json["outcome"]) == (429, "too_many")
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    take(client, ip="10.0.0.2")  # another address is not held up
+    assert redeem(client, "A00", claim=mine[0]["claim"]).status_code == 200
+    take(client)  # a served token frees its place
 
 
 def test_bans_follow_the_client_address_given_by_a_trusted_proxy(
     redis_url: str, tmp_path: Path
 ) -> None:
     client = make_client(redis_url, tmp_path, trusted_proxies=1)
-    take(client)
+    client.post("/queue/tokens", headers={"X-Forwarded-For": "203.0.113.1"})
     behind = {"X-Forwarded-For": "203.0.113.7"}
 
     assert client.post("/queue/redeem", data={"token": "Q42"}, headers=behind).status_code == 403
@@ -191,8 +274,8 @@ def test_the_queue_page_is_served_with_its_live_view_and_buttons(client: FlaskCl
 def test_when_all_2600_tokens_are_in_use_the_next_caller_is_told_when_to_retry(
     client: FlaskClient,
 ) -> None:
-    for _ in range(2600):
-        take(client)
+    for n in range(2600):
+        take(client, ip=f"10.1.{n // 256}.{n % 256}")
 
     response = client.post("/queue/tokens")
 

@@ -1,5 +1,6 @@
 """The turn queue in real Redis: the original's cases with real outcomes, an injected clock,
-the same answers as the pure reference model, and 200 clients at once."""
+owned turns (claims, strikes, the per-address cap), the same answers as the pure reference
+model, and 200 clients at once."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from yardmaster.shared.turnqueue.core import (
     Settings,
     Snapshot,
     TakeOutcome,
+    claim_hash,
     token_at,
 )
 from yardmaster.shared.turnqueue.store import TurnQueue, decode_event
@@ -49,14 +51,16 @@ def queue(client: redis.Redis) -> TurnQueue:
     return TurnQueue(client)
 
 
-def take_tokens(queue: TurnQueue, count: int, now: float = T0) -> list[str]:
-    tokens = []
-    for _ in range(count):
-        result = queue.take(IP, now)
+def take_tokens(queue: TurnQueue, count: int, now: float = T0) -> dict[str, str]:
+    """Take ``count`` tokens, each from its own address; token -> claim, in the order taken."""
+    taken = {}
+    for n in range(count):
+        result = queue.take(f"10.1.{n // 256}.{n % 256}", now)
         assert result.outcome is TakeOutcome.OK, result
         assert result.token is not None
-        tokens.append(result.token)
-    return tokens
+        assert result.claim is not None
+        taken[result.token] = result.claim
+    return taken
 
 
 def event_kinds(queue: TurnQueue) -> list[tuple[str, str]]:
@@ -67,7 +71,7 @@ def event_kinds(queue: TurnQueue) -> list[tuple[str, str]]:
 
 
 def test_tokens_are_issued_a00_a01_through_b00_at_the_tail(queue: TurnQueue) -> None:
-    results = [queue.take(IP, T0) for _ in range(101)]
+    results = [queue.take(f"10.2.0.{n}", T0) for n in range(101)]
 
     assert [r.token for r in results[:3]] == ["A00", "A01", "A02"]
     assert results[10].token == "A10"
@@ -77,16 +81,16 @@ def test_tokens_are_issued_a00_a01_through_b00_at_the_tail(queue: TurnQueue) -> 
 
 
 def test_a_redeemed_string_is_issued_again_before_new_ones(queue: TurnQueue) -> None:
-    take_tokens(queue, 6)
-    assert queue.redeem("A00", IP, T0).outcome is RedeemOutcome.SUCCESS
+    mine = take_tokens(queue, 6)
+    assert queue.redeem("A00", IP, T0, mine["A00"]).outcome is RedeemOutcome.SUCCESS
 
-    assert take_tokens(queue, 2) == ["A00", "A06"]
+    assert list(take_tokens(queue, 2)) == ["A00", "A06"]
 
 
 def test_the_head_is_served_and_its_window_opens(queue: TurnQueue) -> None:
-    take_tokens(queue, 2)
+    mine = take_tokens(queue, 2)
 
-    result = queue.redeem("A00", IP, T0 + 5)
+    result = queue.redeem("A00", IP, T0 + 5, mine["A00"])
 
     assert result.outcome is RedeemOutcome.SUCCESS
     assert (result.token, result.ticket, result.view_until) == ("A00", 1, T0 + 65)
@@ -94,11 +98,11 @@ def test_the_head_is_served_and_its_window_opens(queue: TurnQueue) -> None:
 
 
 def test_two_consecutive_heads_are_served_in_a_row(queue: TurnQueue) -> None:
-    take_tokens(queue, 2)
+    mine = take_tokens(queue, 2)
 
-    first = queue.redeem("A00", IP, T0)
-    released = queue.release("A00", IP, T0 + 1)
-    second = queue.redeem("A01", IP, T0 + 2)
+    first = queue.redeem("A00", IP, T0, mine["A00"])
+    released = queue.release("A00", IP, T0 + 1, mine["A00"])
+    second = queue.redeem("A01", IP, T0 + 2, mine["A01"])
 
     assert (first.outcome, released.outcome, second.outcome) == (
         RedeemOutcome.SUCCESS,
@@ -115,9 +119,9 @@ def test_two_consecutive_heads_are_served_in_a_row(queue: TurnQueue) -> None:
 
 
 def test_a_token_behind_the_head_gets_wrong_turn_with_its_position(queue: TurnQueue) -> None:
-    take_tokens(queue, 3)
+    mine = take_tokens(queue, 3)
 
-    result = queue.redeem("A02", IP, T0 + 15)
+    result = queue.redeem("A02", IP, T0 + 15, mine["A02"])
 
     assert result.outcome is RedeemOutcome.WRONG_TURN
     assert (result.token, result.position, result.retry_after) == ("A02", 3, 45)
@@ -135,10 +139,10 @@ def test_a_cheater_is_banned_and_then_refused_everything(
     assert cheat.outcome is RedeemOutcome.CHEATER
     assert cheat.ban == ban
     assert queue.take(IP, T0 + 1).outcome is TakeOutcome.BANNED
-    assert queue.redeem("A00", IP, T0 + 1).outcome is RedeemOutcome.BANNED
+    assert queue.redeem("A00", IP, T0 + 1, "any").outcome is RedeemOutcome.BANNED
     assert queue.redeem("not a token", IP, T0 + 1).outcome is RedeemOutcome.BANNED
-    assert queue.release("A00", IP, T0 + 1).outcome is ReleaseOutcome.BANNED
-    assert queue.leave("A00", IP, T0 + 1).outcome is LeaveOutcome.BANNED
+    assert queue.release("A00", IP, T0 + 1, "any").outcome is ReleaseOutcome.BANNED
+    assert queue.leave("A00", IP, T0 + 1, "any").outcome is LeaveOutcome.BANNED
     assert queue.take(OTHER_IP, T0 + 1).outcome is TakeOutcome.OK
     assert queue.ban_of(IP, T0 + 1) == ban
     assert 3590 < client.ttl(keys.ban_key(IP)) <= 3600
@@ -173,11 +177,114 @@ def test_a_malformed_token_is_refused_without_touching_the_queue(queue: TurnQueu
     assert event_kinds(queue) == [("append", "A00")]
 
 
+# Owned turns: claims, strikes, the per-address cap
+
+
+def test_a_turn_is_redeemed_only_with_its_own_claim(queue: TurnQueue) -> None:
+    mine = take_tokens(queue, 2)
+
+    assert queue.redeem("A00", OTHER_IP, T0).outcome is RedeemOutcome.CLAIM_REQUIRED
+    assert queue.redeem("A00", OTHER_IP, T0, "guess").outcome is RedeemOutcome.WRONG_CLAIM
+    other = queue.redeem("A00", OTHER_IP, T0, mine["A01"])  # a valid claim, of another token
+    assert other.outcome is RedeemOutcome.WRONG_CLAIM
+    assert queue.snapshot(T0).waiting == ("A00", "A01")
+    assert queue.redeem("A00", IP, T0, mine["A00"]).outcome is RedeemOutcome.SUCCESS
+
+
+def test_claims_are_256_random_bits_kept_only_as_a_sha256(
+    queue: TurnQueue, client: redis.Redis
+) -> None:
+    first, second = queue.take(IP, T0), queue.take(IP, T0)
+    assert first.claim is not None
+    assert second.claim is not None
+    assert first.claim != second.claim
+    assert len(first.claim) == 43  # URL-safe base64 of 32 random bytes
+
+    stored = dump(client)
+    assert first.claim not in stored
+    assert claim_hash(first.claim) in stored
+    assert first.claim not in repr(first)  # never in a log line made from the result
+
+
+def dump(client: redis.Redis) -> str:
+    """Every key and value of the queue's Redis, as one text."""
+    parts = []
+    for key in client.scan_iter(keys.PREFIX + "*"):
+        kind = client.type(key)
+        value: Any = {
+            b"string": client.get,
+            b"hash": client.hgetall,
+            b"zset": lambda k: client.zrange(k, 0, -1, withscores=True),
+            b"stream": client.xrange,
+        }[kind](key)
+        parts.append(f"{key!r} {value!r}")
+    return "\n".join(parts)
+
+
+def test_the_fifth_wrong_claim_bans_the_address_and_missing_claims_never_count(
+    queue: TurnQueue,
+) -> None:
+    take_tokens(queue, 1)
+    for _ in range(10):
+        assert queue.redeem("A00", IP, T0).outcome is RedeemOutcome.CLAIM_REQUIRED
+    for n in range(4):
+        wrong = queue.redeem("A00", IP, T0 + n, f"guess-{n}")
+        assert (wrong.outcome, wrong.ban) == (RedeemOutcome.WRONG_CLAIM, None)
+
+    fifth = queue.release("A00", IP, T0 + 4, "guess-4")  # every operation's guesses count
+
+    ban = Ban("guessing: 5 wrong claims for tokens it was not given", T0 + 4, T0 + 3604)
+    assert (fifth.outcome, fifth.ban) == (ReleaseOutcome.WRONG_CLAIM, ban)
+    assert queue.ban_of(IP, T0 + 5) == ban
+    assert queue.take(IP, T0 + 5).outcome is TakeOutcome.BANNED
+    assert queue.take(OTHER_IP, T0 + 5).outcome is TakeOutcome.OK
+
+
+def test_strikes_are_forgotten_ban_seconds_after_the_last_and_when_a_ban_is_lifted(
+    client: redis.Redis,
+) -> None:
+    queue = TurnQueue(client, Settings(ban_seconds=300, strikes_to_ban=2))
+    take_tokens(queue, 1)
+
+    assert queue.leave("A00", IP, T0, "guess").ban is None
+    assert queue.leave("A00", IP, T0 + 300, "guess").ban is None  # the first was forgotten
+    assert queue.leave("A00", IP, T0 + 301, "guess").ban is not None
+    assert queue.lift_ban(IP)
+    assert queue.leave("A00", IP, T0 + 302, "guess").ban is None  # counting starts afresh
+
+
+def test_a_stranger_cannot_end_the_viewers_window(queue: TurnQueue) -> None:
+    mine = take_tokens(queue, 2)
+    queue.redeem("A00", IP, T0, mine["A00"])
+
+    assert queue.release("A00", OTHER_IP, T0 + 1).outcome is ReleaseOutcome.CLAIM_REQUIRED
+    assert queue.release("A00", OTHER_IP, T0 + 1, mine["A01"]).outcome is (
+        ReleaseOutcome.WRONG_CLAIM
+    )
+    assert queue.snapshot(T0 + 1).viewer == "A00"
+    assert queue.release("A00", IP, T0 + 2, mine["A00"]).outcome is ReleaseOutcome.RELEASED
+
+
+def test_an_address_holds_at_most_its_share_of_waiting_tokens(client: redis.Redis) -> None:
+    queue = TurnQueue(client, Settings(tokens_per_address=2))
+    first, _ = queue.take(IP, T0), queue.take(IP, T0)
+
+    refused = queue.take(IP, T0 + 15)
+
+    assert (refused.outcome, refused.retry_after) == (TakeOutcome.TOO_MANY, 45)
+    assert queue.take(OTHER_IP, T0 + 15).outcome is TakeOutcome.OK  # others are not held up
+    assert queue.redeem("A00", IP, T0 + 16, first.claim).outcome is RedeemOutcome.SUCCESS
+    assert queue.take(IP, T0 + 17).outcome is TakeOutcome.OK  # a served token frees its place
+    assert queue.take(IP, T0 + 17).outcome is TakeOutcome.TOO_MANY
+    assert queue.snapshot(T0 + 16 + 60 + 60 + 60).waiting == ("A00",)  # two expired...
+    assert queue.take(IP, T0 + 196).outcome is TakeOutcome.OK  # ...and freed their places
+
+
 # Deadlines with an injected clock
 
 
 def test_abandoned_heads_expire_in_a_chain_each_at_its_own_instant(queue: TurnQueue) -> None:
-    take_tokens(queue, 3)
+    mine = take_tokens(queue, 3)
 
     expired = queue.apply_expiry(T0 + 150)
 
@@ -186,8 +293,8 @@ def test_abandoned_heads_expire_in_a_chain_each_at_its_own_instant(queue: TurnQu
         (EventType.EXPIRE, "A01", T0 + 120, T0 + 180),
     ]
     assert queue.snapshot(T0 + 150).waiting == ("A02",)
-    assert queue.redeem("A00", IP, T0 + 151).outcome is RedeemOutcome.EXPIRED
-    assert queue.redeem("A02", IP, T0 + 179.9).outcome is RedeemOutcome.SUCCESS
+    assert queue.redeem("A00", IP, T0 + 151, mine["A00"]).outcome is RedeemOutcome.EXPIRED
+    assert queue.redeem("A02", IP, T0 + 179.9, mine["A02"]).outcome is RedeemOutcome.SUCCESS
     assert queue.ban_of(IP, T0 + 180) is None
 
 
@@ -203,10 +310,10 @@ def test_a_long_idle_queue_empties_at_once_when_next_touched(queue: TurnQueue) -
 
 
 def test_the_next_head_clock_is_frozen_while_the_viewer_looks(queue: TurnQueue) -> None:
-    take_tokens(queue, 2)
-    queue.redeem("A00", IP, T0 + 10)  # window until T0 + 70
+    mine = take_tokens(queue, 2)
+    queue.redeem("A00", IP, T0 + 10, mine["A00"])  # window until T0 + 70
 
-    waiting_head = queue.redeem("A01", IP, T0 + 69.5)
+    waiting_head = queue.redeem("A01", IP, T0 + 69.5, mine["A01"])
 
     assert waiting_head.outcome is RedeemOutcome.WRONG_TURN
     assert (waiting_head.position, waiting_head.retry_after) == (1, 1)
@@ -215,28 +322,28 @@ def test_the_next_head_clock_is_frozen_while_the_viewer_looks(queue: TurnQueue) 
 
 
 def test_a_release_ends_the_window_and_starts_the_next_head_clock(queue: TurnQueue) -> None:
-    take_tokens(queue, 2)
-    queue.redeem("A00", IP, T0 + 10)
+    mine = take_tokens(queue, 2)
+    queue.redeem("A00", IP, T0 + 10, mine["A00"])
 
-    assert queue.release("A00", IP, T0 + 25).outcome is ReleaseOutcome.RELEASED
-    assert queue.release("A00", IP, T0 + 26).outcome is ReleaseOutcome.NOT_VIEWING
+    assert queue.release("A00", IP, T0 + 25, mine["A00"]).outcome is ReleaseOutcome.RELEASED
+    assert queue.release("A00", IP, T0 + 26, mine["A00"]).outcome is ReleaseOutcome.NOT_VIEWING
     assert queue.snapshot(T0 + 26) == Snapshot(("A01",), T0 + 85, None, None, 4)
     assert queue.snapshot(T0 + 85).waiting == ()
 
 
 def test_a_vanished_viewer_holds_nobody_up(queue: TurnQueue) -> None:
-    take_tokens(queue, 2)
-    queue.redeem("A00", IP, T0)  # the browser closes: no release ever comes
+    mine = take_tokens(queue, 2)
+    queue.redeem("A00", IP, T0, mine["A00"])  # the browser closes: no release ever comes
 
     assert queue.snapshot(T0 + 60) == Snapshot(("A01",), T0 + 120, None, None, 3)
-    assert queue.redeem("A01", IP, T0 + 60).outcome is RedeemOutcome.SUCCESS
+    assert queue.redeem("A01", IP, T0 + 60, mine["A01"]).outcome is RedeemOutcome.SUCCESS
 
 
 def test_when_the_head_leaves_the_next_head_clock_starts_then(queue: TurnQueue) -> None:
-    take_tokens(queue, 2)
+    mine = take_tokens(queue, 2)
 
-    assert queue.leave("A00", IP, T0 + 45).outcome is LeaveOutcome.LEFT
-    assert queue.leave("A00", IP, T0 + 46).outcome is LeaveOutcome.NOT_WAITING
+    assert queue.leave("A00", IP, T0 + 45, mine["A00"]).outcome is LeaveOutcome.LEFT
+    assert queue.leave("A00", IP, T0 + 46, mine["A00"]).outcome is LeaveOutcome.NOT_WAITING
     assert queue.snapshot(T0 + 46) == Snapshot(("A01",), T0 + 105, None, None, 3)
 
 
@@ -244,30 +351,40 @@ def test_a_token_that_left_is_remembered_for_remember_seconds_then_a_cheat(
     client: redis.Redis,
 ) -> None:
     queue = TurnQueue(client, Settings(head_seconds=3600, remember_seconds=600))
-    take_tokens(queue, 2)
-    queue.leave("A01", IP, T0)
+    mine = take_tokens(queue, 2)
+    queue.leave("A01", IP, T0, mine["A01"])
 
-    assert queue.redeem("A01", IP, T0 + 600).outcome is RedeemOutcome.EXPIRED
-    assert queue.redeem("A01", IP, T0 + 600.5).outcome is RedeemOutcome.CHEATER
+    assert queue.redeem("A01", IP, T0 + 600, mine["A01"]).outcome is RedeemOutcome.EXPIRED
+    assert queue.redeem("A01", IP, T0 + 600.5, mine["A01"]).outcome is RedeemOutcome.CHEATER
 
 
-def test_a_stale_holder_of_a_recycled_string_is_expired(queue: TurnQueue) -> None:
+def test_a_stale_holder_of_a_recycled_string_is_expired_and_not_punished(
+    queue: TurnQueue,
+) -> None:
     stale = queue.take(IP, T0)
     queue.apply_expiry(T0 + 60)
     fresh = queue.take(OTHER_IP, T0 + 61)
     assert (stale.token, fresh.token) == ("A00", "A00")
 
-    assert queue.redeem("A00", IP, T0 + 62, stale.ticket).outcome is RedeemOutcome.EXPIRED
-    assert queue.release("A00", IP, T0 + 62, stale.ticket).outcome is (ReleaseOutcome.NOT_VIEWING)
-    assert queue.redeem("A00", OTHER_IP, T0 + 62, fresh.ticket).outcome is (RedeemOutcome.SUCCESS)
+    for _ in range(10):  # never a strike: the claim is the caller's own, of an earlier issue
+        assert queue.redeem("A00", IP, T0 + 62, stale.claim).outcome is RedeemOutcome.EXPIRED
+        assert queue.release("A00", IP, T0 + 62, stale.claim).outcome is (
+            ReleaseOutcome.NOT_VIEWING
+        )
+        assert queue.leave("A00", IP, T0 + 62, stale.claim).outcome is LeaveOutcome.NOT_WAITING
+    assert queue.redeem("A00", OTHER_IP, T0 + 62, fresh.claim).outcome is (RedeemOutcome.SUCCESS)
+    assert queue.ban_of(IP, T0 + 62) is None
 
 
-def test_all_2600_live_tokens_make_take_full_until_the_head_expires(queue: TurnQueue) -> None:
-    tokens = take_tokens(queue, CAPACITY)
+def test_all_2600_live_tokens_make_take_full_until_the_head_expires(
+    client: redis.Redis,
+) -> None:
+    queue = TurnQueue(client, Settings(tokens_per_address=CAPACITY))
+    tokens = [queue.take(IP, T0).token for _ in range(CAPACITY)]
     assert tokens == [token_at(i) for i in range(CAPACITY)]
 
-    full = queue.take(IP, T0 + 20)
-    after_expiry = queue.take(IP, T0 + 60)
+    full = queue.take(OTHER_IP, T0 + 20)
+    after_expiry = queue.take(OTHER_IP, T0 + 60)
 
     assert full.outcome is TakeOutcome.FULL
     assert full.retry_after == 40
@@ -284,10 +401,10 @@ def test_every_change_is_streamed_and_published_with_increasing_ids(
     pubsub.subscribe(keys.EVENTS_CHANNEL)
     assert pubsub.get_message(timeout=5)["type"] == "subscribe"
 
-    take_tokens(queue, 2)
-    queue.redeem("A00", IP, T0 + 1)
-    queue.release("A00", IP, T0 + 2)
-    queue.leave("A01", IP, T0 + 3)
+    mine = take_tokens(queue, 2)
+    queue.redeem("A00", IP, T0 + 1, mine["A00"])
+    queue.release("A00", IP, T0 + 2, mine["A00"])
+    queue.leave("A01", IP, T0 + 3, mine["A01"])
 
     published = [decode_event(m["data"]) for m in messages(pubsub, 5)]
     streamed = queue.events_after()
@@ -333,7 +450,7 @@ def test_two_processes_share_one_queue(redis_url: str) -> None:
     second = two.take(OTHER_IP, T0)
 
     assert (first.token, second.token) == ("A00", "A01")
-    assert two.redeem("A00", IP, T0 + 1, first.ticket).outcome is RedeemOutcome.SUCCESS
+    assert two.redeem("A00", IP, T0 + 1, first.claim).outcome is RedeemOutcome.SUCCESS
     assert one.snapshot(T0 + 2) == two.snapshot(T0 + 2)
     one.client.close()
     two.client.close()
@@ -345,13 +462,14 @@ def test_two_processes_share_one_queue(redis_url: str) -> None:
 @dataclass(frozen=True)
 class Op:
     """One step of a random session: ``wait`` moves the clock; ``serve_head``,
-    ``leave_waiting`` and ``release_viewer`` present a token the model knows to be live (so
-    successes happen often); the others use ``token`` and ``ticket`` as drawn."""
+    ``leave_waiting`` and ``release_viewer`` present a token and claim the model knows to be
+    live (so successes happen often); the others use ``token`` as drawn and ``claim``: None
+    (no claim), -1 (a guess), else the claim of the ``claim``-th take so far (modulo)."""
 
     kind: str
     ip: str
     token: str
-    ticket: int | None
+    claim: int | None
     seconds: float
 
 
@@ -362,10 +480,12 @@ OPS = st.builds(
     kind=st.sampled_from(KINDS),
     ip=st.sampled_from([IP, OTHER_IP]),
     token=st.sampled_from(["A00", "A01", "A02", "A03", "A04", "A05", "B00", "Z99", "a1"]),
-    ticket=st.none() | st.integers(1, 12),
+    claim=st.none() | st.just(-1) | st.integers(0, 12),
     seconds=st.sampled_from([0.0, 0.5, 10.0, 29.5, 59.99, 60.0, 61.0, 120.0, 1000.0]),
 )
-MODEL_SETTINGS = Settings(ban_seconds=900, remember_seconds=1500)
+MODEL_SETTINGS = Settings(
+    ban_seconds=900, remember_seconds=1500, tokens_per_address=3, strikes_to_ban=3
+)
 
 
 @settings(
@@ -378,12 +498,13 @@ def test_the_store_answers_every_sequence_like_the_reference_model(
     client.flushall()
     store = TurnQueue(client, MODEL_SETTINGS)
     state, now = QueueState(), T0
+    claims: list[str] = []  # of every take, in order
     expected: list[Event] = []
     for op in ops:
         if op.kind == "wait":
             now += op.seconds
             continue
-        step, answer = apply_to_both(op, state, store, now)
+        step, answer = apply_to_both(op, state, store, now, claims)
         assert answer == step.result, op
         state = step.state
         expected.extend(step.events)
@@ -395,33 +516,42 @@ def test_the_store_answers_every_sequence_like_the_reference_model(
     assert [e.id for e in store.events_after()] == list(range(1, len(expected) + 1))
 
 
+def presented(op: Op, state: QueueState, claims: list[str]) -> tuple[str, str | None]:
+    """The token and claim ``op`` presents."""
+    by_hash = {claim_hash(claim): claim for claim in claims}
+    if op.kind == "serve_head" and state.waiting:
+        return state.waiting[0].token, by_hash[state.waiting[0].claim]
+    if op.kind == "leave_waiting" and state.waiting:
+        holder = state.waiting[(op.claim or 0) % len(state.waiting)]
+        return holder.token, by_hash[holder.claim]
+    if op.kind == "release_viewer" and state.viewer is not None:
+        return state.viewer.token, by_hash[state.viewer.claim]
+    if op.claim is None:
+        return op.token, None
+    if op.claim < 0 or not claims:
+        return op.token, "a guess"
+    return op.token, claims[op.claim % len(claims)]
+
+
 def apply_to_both(
-    op: Op, state: QueueState, store: TurnQueue, now: float
+    op: Op, state: QueueState, store: TurnQueue, now: float, claims: list[str]
 ) -> tuple[core.Step[Any], Any]:
     """Run ``op`` on the model and on the store; the model's step and the store's answer."""
     s = MODEL_SETTINGS
-    token, ticket = op.token, op.ticket
-    if op.kind == "serve_head" and state.waiting:
-        token, ticket = state.waiting[0].token, state.waiting[0].ticket
-    if op.kind == "leave_waiting" and state.waiting:
-        holder = state.waiting[(op.ticket or 0) % len(state.waiting)]
-        token, ticket = holder.token, holder.ticket
-    if op.kind == "release_viewer" and state.viewer is not None:
-        token, ticket = state.viewer.token, state.viewer.ticket
+    token, claim = presented(op, state, claims)
     if op.kind == "take":
-        return core.take(state, op.ip, now, s), store.take(op.ip, now)
+        claims.append(f"claim-{len(claims)}")
+        return core.take(state, op.ip, claims[-1], now, s), store.take(op.ip, now, claims[-1])
     if op.kind in ("redeem", "serve_head"):
-        return core.redeem(state, op.ip, token, ticket, now, s), store.redeem(
-            token, op.ip, now, ticket
+        return core.redeem(state, op.ip, token, claim, now, s), store.redeem(
+            token, op.ip, now, claim
         )
     if op.kind in ("release", "release_viewer"):
-        return core.release(state, op.ip, token, ticket, now, s), store.release(
-            token, op.ip, now, ticket
+        return core.release(state, op.ip, token, claim, now, s), store.release(
+            token, op.ip, now, claim
         )
     if op.kind in ("leave", "leave_waiting"):
-        return core.leave(state, op.ip, token, ticket, now, s), store.leave(
-            token, op.ip, now, ticket
-        )
+        return core.leave(state, op.ip, token, claim, now, s), store.leave(token, op.ip, now, claim)
     if op.kind == "lift":
         return core.lift_ban(state, op.ip), store.lift_ban(op.ip)
     moved = core.advance(state, now, s)
@@ -451,7 +581,7 @@ def test_200_clients_get_distinct_tokens_and_are_served_strictly_in_turn(
     def redeem(mine: core.TakeResult, ip: str) -> bool:
         """Present the token; True when served (the viewers are counted until released)."""
         assert mine.token is not None
-        answer = queue.redeem(mine.token, ip, T0, mine.ticket)
+        answer = queue.redeem(mine.token, ip, T0, mine.claim)
         if answer.outcome is not RedeemOutcome.SUCCESS:
             assert answer.outcome is RedeemOutcome.WRONG_TURN, answer
             return False
@@ -464,7 +594,7 @@ def test_200_clients_get_distinct_tokens_and_are_served_strictly_in_turn(
         with lock:
             viewing[0] -= 1
         assert mine.token is not None
-        assert queue.release(mine.token, ip, T0, mine.ticket).outcome is ReleaseOutcome.RELEASED
+        assert queue.release(mine.token, ip, T0, mine.claim).outcome is ReleaseOutcome.RELEASED
 
     def client(number: int) -> tuple[core.TakeResult, int]:
         """Take a token with everyone at once, then redeem round by round, racing the others,

@@ -68,6 +68,13 @@ def test_api_and_token_come_from_the_environment_unless_given() -> None:
     assert (default.api, default.token, default.json) == (DEFAULT_API, None, False)
 
 
+def test_a_queue_tokens_claim_comes_from_the_environment_unless_given() -> None:
+    env = {"YARDMASTER_CLAIM": "from-env"}
+    assert build_parser(env).parse_args(["queue", "redeem", "A00"]).claim == "from-env"
+    given = build_parser(env).parse_args(["queue", "release", "A00", "--claim", "given"])
+    assert given.claim == "given"
+
+
 def test_global_options_may_come_before_or_after_the_command() -> None:
     before = build_parser({}).parse_args(["--json", "--timeout", "2", "jobs", "show", "x"])
     after = build_parser({}).parse_args(["jobs", "show", "x", "--json", "--timeout", "2"])
@@ -86,6 +93,8 @@ def test_global_options_may_come_before_or_after_the_command() -> None:
         ["--api", "127.0.0.1:8000", "jobs", "list"],
         ["--timeout", "0", "jobs", "list"],
         ["jobs", "list", "--page", "0"],
+        ["queue", "redeem", "A00"],  # no claim, none in the environment
+        ["queue", "redeem", "A00", "--ticket", "1"],
     ],
 )
 def test_a_usage_error_exits_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:

@@ -136,6 +136,11 @@ def test_an_error_without_a_problem_document_uses_the_http_reason() -> None:
     assert fmt.problem_line(502, "Bad Gateway", {}) == "502 Bad Gateway"
 
 
+def test_a_taken_token_is_shown_with_its_place_and_its_claim() -> None:
+    answer = {"token": "A07", "claim": "s3cr3t", "ticket": 8, "position": 2, "status": "ok"}
+    assert fmt.token_line(answer) == "token A07  position 2  claim s3cr3t"
+
+
 def test_a_redeemed_pictures_address_is_made_absolute() -> None:
     answer = {"status": "success", "image_url": "/queue/images/A00-1.svg"}
     assert fmt.redeem_line(answer, "http://h:8000/") == (

@@ -112,9 +112,11 @@ class ApiClient:
     def take_token(self) -> JSON:
         return self.json("POST", "/queue/tokens")
 
-    def redeem(self, token: str, ticket: int | None) -> JSON:
-        body: JSON = {"token": token, **({"ticket": ticket} if ticket is not None else {})}
-        return self.json("POST", "/queue/redeem", json=body)
+    def redeem(self, token: str, claim: str) -> JSON:
+        return self.json("POST", "/queue/redeem", json={"token": token, "claim": claim})
+
+    def release(self, token: str, claim: str) -> JSON:
+        return self.json("POST", "/queue/release", json={"token": token, "claim": claim})
 
 
 def api_error(response: requests.Response) -> ApiError:

@@ -120,8 +120,14 @@ def queue_take(ctx: Context, args: argparse.Namespace) -> ExitCode:
 
 
 def queue_redeem(ctx: Context, args: argparse.Namespace) -> ExitCode:
-    answer = ctx.client.redeem(args.token, args.ticket)
+    answer = ctx.client.redeem(args.token, args.claim)
     ctx.show(answer, fmt.redeem_line(answer, ctx.client.base))
+    return ExitCode.OK
+
+
+def queue_release(ctx: Context, args: argparse.Namespace) -> ExitCode:
+    answer = ctx.client.release(args.token, args.claim)
+    ctx.show(answer, str(answer.get("status")))
     return ExitCode.OK
 
 

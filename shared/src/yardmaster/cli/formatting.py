@@ -179,10 +179,11 @@ def problem_line(status: int, reason: str, problem: Mapping[str, Any]) -> str:
 
 
 def token_line(answer: Mapping[str, Any]) -> str:
-    """``POST /queue/tokens``: the token, its ticket and its place."""
+    """``POST /queue/tokens``: the token, its place and its secret claim (needed to redeem and
+    release it; the ticket, which grants nothing, is left out)."""
     return (
-        f"token {text(answer.get('token'))}  ticket {text(answer.get('ticket'))}"
-        f"  position {text(answer.get('position'))}"
+        f"token {text(answer.get('token'))}  position {text(answer.get('position'))}"
+        f"  claim {text(answer.get('claim'))}"
     )
 
 

@@ -27,6 +27,7 @@ EPILOG = """\
 environment:
   YARDMASTER_API     the API's address when --api is not given (default %(api)s)
   YARDMASTER_TOKEN   the access token when --token is not given
+  YARDMASTER_CLAIM   queue redeem/release: the token's claim when --claim is not given
 
 exit codes:
   0  success
@@ -55,7 +56,7 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     add_jobs(groups, common)
     add_report(groups, common)
     add_data(groups, common)
-    add_queue(groups, common)
+    add_queue(groups, common, env)
     return parser
 
 
@@ -176,13 +177,24 @@ def add_data(groups: Groups, common: argparse.ArgumentParser) -> None:
     add_output(out, "wait for the export and save its CSV to FILE ('-': stdout)")
 
 
-def add_queue(groups: Groups, common: argparse.ArgumentParser) -> None:
-    queue = groups.add_parser("queue", help="take and redeem turn-queue tokens")
+def add_queue(groups: Groups, common: argparse.ArgumentParser, env: Mapping[str, str]) -> None:
+    queue = groups.add_parser("queue", help="take, redeem and release turn-queue tokens")
     sub = queue.add_subparsers(dest="queue_command", required=True, metavar="ACTION")
-    leaf(sub, "take", common, "join the queue: a token", commands.queue_take)
-    redeem = leaf(sub, "redeem", common, "exchange a token at the head", commands.queue_redeem)
-    redeem.add_argument("token")
-    redeem.add_argument("--ticket", type=int, help="the ticket that came with the token")
+    leaf(sub, "take", common, "join the queue: a token and its secret claim", commands.queue_take)
+    turns = {
+        "redeem": ("exchange a token at the head for a picture", commands.queue_redeem),
+        "release": ("done looking: the next turn starts now", commands.queue_release),
+    }
+    claim = env.get("YARDMASTER_CLAIM") or None
+    for name, (about, run) in turns.items():
+        turn = leaf(sub, name, common, about, run)
+        turn.add_argument("token")
+        turn.add_argument(
+            "--claim",
+            default=claim,
+            required=claim is None,
+            help="the claim that came with the token (env YARDMASTER_CLAIM)",
+        )
 
 
 def add_output(

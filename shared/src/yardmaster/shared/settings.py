@@ -70,6 +70,7 @@ class Settings(BaseSettings):
     queue_head_seconds: float = Field(default=60.0, gt=0, le=86400)
     queue_view_seconds: float = Field(default=60.0, gt=0, le=86400)
     queue_ban_seconds: float = Field(default=3600.0, gt=0, le=365 * 86400)
+    queue_tokens_per_address: int = Field(default=5, ge=1, le=2600)
     trusted_proxies: int = Field(default=0, ge=0, le=10)
     metrics_dir: Path | None = None
     api_tokens: Annotated[TokenTable, NoDecode] = Field(default_factory=TokenTable.empty)

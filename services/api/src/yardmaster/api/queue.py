@@ -2,7 +2,9 @@
 
 State lives in Redis (:mod:`yardmaster.shared.turnqueue`), so every API process agrees; this
 module maps each outcome to its HTTP status and reads the caller's address (behind
-``YARDMASTER_TRUSTED_PROXIES`` proxies) for bans.
+``YARDMASTER_TRUSTED_PROXIES`` proxies) for bans and the per-address cap. A take answers the
+token's secret claim, to its taker only (``Cache-Control: no-store``); redeem and release need
+it back in the body, never in a URL, and it is never logged.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from yardmaster.shared.turnqueue.core import (
     ReleaseOutcome,
     Snapshot,
     TakeOutcome,
+    presented_claim,
 )
 from yardmaster.shared.turnqueue.core import (
     Settings as QueueSettings,
@@ -50,6 +53,8 @@ REDEEM_STATUS = {
     RedeemOutcome.SUCCESS: 200,
     RedeemOutcome.WRONG_TURN: 409,
     RedeemOutcome.EXPIRED: 410,
+    RedeemOutcome.CLAIM_REQUIRED: 403,
+    RedeemOutcome.WRONG_CLAIM: 403,
     RedeemOutcome.CHEATER: 403,
     RedeemOutcome.BANNED: 403,
     RedeemOutcome.MALFORMED: 400,
@@ -75,6 +80,7 @@ def turn_queue() -> TurnQueue:
                 head_seconds=settings.queue_head_seconds,
                 view_seconds=settings.queue_view_seconds,
                 ban_seconds=settings.queue_ban_seconds,
+                tokens_per_address=settings.queue_tokens_per_address,
             ),
         )
         current_app.extensions["yardmaster.turn_queue"] = queue
@@ -95,24 +101,33 @@ def _body() -> dict[str, Any]:
     return dict(request.form)
 
 
-def _ticket(body: dict[str, Any]) -> int | None:
-    value = body.get("ticket")
-    if value in (None, ""):
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return -1  # a ticket no token has: the holder is told its token expired
+def _turn(body: dict[str, Any]) -> tuple[str, str | None]:
+    """The token and the claim a redeem or release presents (a ``ticket`` grants nothing)."""
+    return str(body.get("token", "")), presented_claim(body.get("claim"))
 
 
-def _banned(ban: Ban | None) -> Response:
-    response = problem(403, "Forbidden", "you are banned from the queue", outcome="banned")
+#: What a caller is told when the claim it presented is not the one needed.
+CLAIM_REFUSALS = {
+    "claim_required": "send the claim that came with your token",
+    "wrong_claim": "this is not the claim of this token",
+}
+
+
+def _refused_claim(outcome: str, ban: Ban | None) -> Response:
+    """403 for a missing claim, or for a wrong one (a strike: ``ban`` when it earned one)."""
+    if ban is not None:
+        return _banned(ban, outcome)
+    return problem(403, "Forbidden", CLAIM_REFUSALS[outcome], outcome=outcome)
+
+
+def _banned(ban: Ban | None, outcome: str = "banned") -> Response:
+    response = problem(403, "Forbidden", "you are banned from the queue", outcome=outcome)
     if ban is not None:
         response = problem(
             403,
             "Forbidden",
             f"you are banned from the queue: {ban.reason}",
-            outcome="banned",
+            outcome=outcome,
             until=ban.until,
         )
         response.headers["Retry-After"] = str(max(1, int(ban.until - time.time())))
@@ -139,23 +154,39 @@ def refuse_banned_callers() -> Response | None:
 
 
 @blueprint.post("/queue/tokens")
-@document(ok={201: schemas.QueueToken}, errors=[403, 503], tags=["queue"])
+@document(ok={201: schemas.QueueToken}, errors=[403, 429, 503], tags=["queue"])
 def take_token() -> Response:
-    """Join the tail: 201 ``{"token", "ticket", "position", "status": "ok"}``."""
+    """Join the tail: 201 ``{"token", "claim", "ticket", "position", "status": "ok"}``; keep
+    the secret ``claim``, redeem and release need it. 429 with ``Retry-After`` while the
+    caller's address holds its share of waiting tokens."""
     try:
         result = turn_queue().take(client_ip(), time.time())
     except RedisError as exc:
         return _queue_down(exc)
     if result.outcome is TakeOutcome.BANNED:
         return _banned(result.ban)
-    if result.outcome is TakeOutcome.FULL:
-        response = problem(503, "Service Unavailable", "all 2,600 tokens are in use")
-        response.headers["Retry-After"] = str(result.retry_after or 1)
-        return response
+    if result.outcome in (TakeOutcome.FULL, TakeOutcome.TOO_MANY):
+        return _take_later(result.outcome, result.retry_after or 1)
     response = jsonify(
-        token=result.token, ticket=result.ticket, position=result.position, status="ok"
+        token=result.token,
+        claim=result.claim,
+        ticket=result.ticket,
+        position=result.position,
+        status="ok",
     )
     response.status_code = 201
+    response.headers["Cache-Control"] = "no-store"  # the claim is the taker's secret
+    return response
+
+
+def _take_later(outcome: TakeOutcome, retry_after: int) -> Response:
+    if outcome is TakeOutcome.FULL:
+        response = problem(503, "Service Unavailable", "all 2,600 tokens are in use")
+    else:
+        share = turn_queue().settings.tokens_per_address
+        detail = f"your address already holds {share} waiting tokens"
+        response = problem(429, "Too Many Requests", detail, outcome=outcome.value)
+    response.headers["Retry-After"] = str(retry_after)
     return response
 
 
@@ -168,11 +199,10 @@ def take_token() -> Response:
     tags=["queue"],
 )
 def redeem_token() -> Response:
-    """Exchange the head's token for a picture (form field or JSON ``token``, optional
-    ``ticket``); every other outcome has its own status and a ``status`` member."""
-    body = _body()
-    token = str(body.get("token", ""))
-    ticket = _ticket(body)
+    """Exchange the head's token for a picture (form fields or JSON ``token`` and ``claim``);
+    every other outcome has its own status and an ``outcome`` member. A missing claim is
+    403; a wrong one is 403 and a strike against the caller's address (the fifth bans)."""
+    token, claim = _turn(_body())
     name = f"{token.strip() or 'none'}-{time.time_ns()}"
     try:  # the picture first: a turn is never consumed for a picture that cannot be made
         kitty_svg(name)
@@ -180,7 +210,7 @@ def redeem_token() -> Response:
         return problem(503, "Service Unavailable", f"no picture can be made now ({exc})")
     picture = f"/queue/images/{name}.svg"
     try:
-        result = turn_queue().redeem(token, client_ip(), time.time(), ticket)
+        result = turn_queue().redeem(token, client_ip(), time.time(), claim)
     except RedisError as exc:
         return _queue_down(exc)
     outcome = result.outcome
@@ -188,9 +218,11 @@ def redeem_token() -> Response:
         return jsonify(status="success", image_url=picture, view_until=result.view_until)
     if outcome is RedeemOutcome.BANNED:
         return _banned(result.ban)
+    if outcome in (RedeemOutcome.CLAIM_REQUIRED, RedeemOutcome.WRONG_CLAIM):
+        return _refused_claim(outcome.value, result.ban)
     detail = {
         RedeemOutcome.WRONG_TURN: f"not your turn yet: you are number {result.position}",
-        RedeemOutcome.EXPIRED: "this token expired: take a new one",
+        RedeemOutcome.EXPIRED: "your turn with this token has passed: take a new one",
         RedeemOutcome.CHEATER: "this token was never issued: you are banned",
         RedeemOutcome.MALFORMED: "a token is a letter and two digits, like A07",
         RedeemOutcome.QUEUE_EMPTY: "nobody is waiting",
@@ -214,16 +246,17 @@ def redeem_token() -> Response:
     tags=["queue"],
 )
 def release_view() -> Response:
-    """The viewer is done with the picture: the next head's 60 s start now."""
-    body = _body()
+    """The viewer is done with the picture (``token`` and ``claim``): the next head's 60 s
+    start now. Claims are checked as by redeem; ``not_viewing`` when the window is over."""
+    token, claim = _turn(_body())
     try:
-        result = turn_queue().release(
-            str(body.get("token", "")), client_ip(), time.time(), _ticket(body)
-        )
+        result = turn_queue().release(token, client_ip(), time.time(), claim)
     except RedisError as exc:
         return _queue_down(exc)
     if result.outcome is ReleaseOutcome.BANNED:
         return _banned(result.ban)
+    if result.outcome in (ReleaseOutcome.CLAIM_REQUIRED, ReleaseOutcome.WRONG_CLAIM):
+        return _refused_claim(result.outcome.value, result.ban)
     if result.outcome is ReleaseOutcome.MALFORMED:
         return problem(400, "Bad Request", "a token is a letter and two digits, like A07")
     return jsonify(status=result.outcome.value)

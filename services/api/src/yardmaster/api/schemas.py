@@ -369,19 +369,25 @@ class CustomersQuery(PageQuery):
 
 
 class QueueToken(BaseModel):
-    token: str = Field(description="a letter and two digits, like A07")
-    ticket: int = Field(description="this issue of the token (send it back when redeeming)")
+    token: str = Field(description="a letter and two digits, like A07 (public)")
+    claim: str = Field(
+        description="the secret that proves this turn is yours (256 random bits), shown only "
+        "to you: send it with the token to redeem and release"
+    )
+    ticket: int = Field(description="this issue's public sequence number (grants nothing)")
     position: int = Field(description="1 at the head")
     status: Literal["ok"]
 
 
 class TurnBody(BaseModel):
-    """The token (and optionally its ticket), as a form or as JSON."""
+    """The token and its claim, as a form or as JSON (never in the URL)."""
 
     token: str = Field(examples=["A07"])
-    ticket: Any = Field(
-        None, description="the ticket the token came with (anything else: a ticket no token has)"
+    claim: str = Field(
+        description="the claim the token came with (missing: 403; wrong: 403 and a strike, "
+        "the fifth bans)"
     )
+    ticket: Any = Field(None, description="ignored: a ticket grants nothing")
 
 
 class Redeemed(BaseModel):

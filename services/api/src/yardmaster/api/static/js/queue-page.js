@@ -1,10 +1,28 @@
 // The turn queue page (/queue/): take a token, watch it move up live, redeem it at the head.
+// The token's secret claim is kept in localStorage, so every tab of this browser holds the
+// same turn (and a reload keeps it); it goes to the server only in request bodies.
 import { emptyQueue, followQueue } from "./queue.js";
 import { describe } from "./sse.js";
 
 const queue = emptyQueue();
-let mine = null; // {token, ticket} while this browser holds a token
+const KEPT = "yardmaster.queue.turn";
+let mine = kept(); // {token, claim, viewing?} while this browser holds a turn
+let tick = null; // the picture's countdown, while one is shown
 const $ = (id) => document.getElementById(id);
+
+/** The turn this browser holds, as kept in localStorage (null when none). */
+function kept() {
+  try { return JSON.parse(localStorage.getItem(KEPT)) || null; } catch (e) { return null; }
+}
+
+/** Hold ``turn`` (null: none) in every tab of this browser. */
+function keep(turn) {
+  mine = turn;
+  if (turn) localStorage.setItem(KEPT, JSON.stringify(turn)); else localStorage.removeItem(KEPT);
+}
+
+/** What a redeem or release sends: the token and its claim, never more. */
+function presented() { return { token: mine.token, claim: mine.claim }; }
 
 function say(text) { $("error").textContent = text || ""; }
 
@@ -40,6 +58,7 @@ function renderBoard() {
 /** Where this browser's token stands, in words. */
 function myPlace() {
   if (!mine) return "You have no token.";
+  if (mine.viewing) return `Your token ${mine.token} was served: the picture is yours for a while.`;
   const position = queue.waiting.indexOf(mine.token) + 1;
   if (position === 0) return `Your token ${mine.token} is no longer waiting.`;
   if (position > 1 || !queue.headDeadline) return `Your token ${mine.token} is number ${position} in the queue.`;
@@ -56,35 +75,62 @@ function render() {
   $("me").textContent = myPlace();
 }
 
-function showPicture(answer) {
+function showPicture(viewing) {
+  clearInterval(tick);
   const img = document.createElement("img");
-  img.src = answer.image_url; img.alt = "your kitty";
+  img.src = viewing.image_url; img.alt = "your kitty";
   const note = document.createElement("p");
   $("picture").replaceChildren(img, note);
   $("release").hidden = false;
-  const tick = setInterval(() => {
-    const left = Math.max(0, Math.ceil(answer.view_until - Date.now() / 1000));
+  const count = () => {
+    const left = Math.max(0, Math.ceil(viewing.view_until - Date.now() / 1000));
     note.textContent = `${left} s to look at it.`;
-    if (left === 0) { clearInterval(tick); done(); }
-  }, 250);
-  $("release").onclick = async () => { clearInterval(tick); await call("/queue/release", mine); done(); };
+    if (left === 0) done();
+  };
+  count();
+  tick = setInterval(count, 250);
 }
 
-function done() { $("picture").replaceChildren(); $("release").hidden = true; mine = null; render(); }
+/** The window is over (here or in another tab): forget the turn. */
+function done() {
+  clearInterval(tick); tick = null;
+  $("picture").replaceChildren(); $("release").hidden = true;
+  keep(null); render();
+}
+
+/** Show what the kept turn says (after a load, or when another tab changed it). */
+function restore() {
+  if (mine && mine.viewing && mine.viewing.view_until > Date.now() / 1000) showPicture(mine.viewing);
+  else if (mine && mine.viewing) done(); // its window passed while no tab looked
+  else if (tick !== null) { clearInterval(tick); tick = null; $("picture").replaceChildren(); $("release").hidden = true; }
+  render();
+}
 
 $("take").onclick = async () => {
   const r = await call("/queue/tokens");
   if (!r.ok) { say(r.data.detail || `Could not get a token (HTTP ${r.status}).`); return; }
-  mine = { token: r.data.token, ticket: r.data.ticket };
+  keep({ token: r.data.token, claim: r.data.claim });
   say(""); render();
 };
 
 $("redeem").onclick = async () => {
-  const r = await call("/queue/redeem", mine);
+  const r = await call("/queue/redeem", presented());
   if (!r.ok) { say(r.data.detail || `Could not redeem (HTTP ${r.status}).`); return; }
-  say(""); showPicture(r.data);
+  keep({ ...mine, viewing: { image_url: r.data.image_url, view_until: r.data.view_until } });
+  say(""); showPicture(mine.viewing);
 };
+
+$("release").onclick = async () => {
+  if (mine) await call("/queue/release", presented());
+  done();
+};
+
+// Another tab of this browser took, redeemed or gave up the turn.
+window.addEventListener("storage", (event) => {
+  if (event.key !== KEPT && event.key !== null) return;
+  mine = kept(); restore();
+});
 
 setInterval(render, 1000); // the head's seconds count down between events
 followQueue(queue, { onChange: render, onStatus: (status) => { $("live").textContent = describe(status); } });
-render();
+restore();
