@@ -16,12 +16,16 @@ from yardmaster.shared.jobs import (
 
 Q, RUN, PING, PD, RES = "queued", "running", "pausing", "paused", "resuming"
 STING, STD, FIN, FAIL = "stopping", "stopped", "finished", "failed"
+HOLD = "on_hold"
 
 #: (state, action) -> (outcome, resulting state or None, HTTP status), as the design note says.
 MATRIX = {
     (Q, "pause"): ("transition", PD, 200),
     (Q, "resume"): ("noop", None, 200),
     (Q, "stop"): ("transition", STD, 200),
+    (HOLD, "pause"): ("transition", PD, 200),
+    (HOLD, "resume"): ("noop", None, 200),
+    (HOLD, "stop"): ("transition", STD, 200),
     (RUN, "pause"): ("transition", PING, 202),
     (RUN, "resume"): ("noop", None, 200),
     (RUN, "stop"): ("transition", STING, 202),
@@ -83,6 +87,7 @@ def test_transition_sources_are_the_states_an_action_moves() -> None:
     assert transition_sources(Action.RESUME) == {JobState.PAUSED}
     assert transition_sources(Action.PAUSE) == {
         JobState.QUEUED,
+        JobState.ON_HOLD,
         JobState.RUNNING,
         JobState.RESUMING,
     }

@@ -12,6 +12,7 @@ DEFAULT_API = "http://127.0.0.1:8000"
 TABLES = ("store_status", "business_hours", "timezones")  # what POST /imports accepts
 STATES = (
     "queued",
+    "on_hold",
     "running",
     "pausing",
     "paused",

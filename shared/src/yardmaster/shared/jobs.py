@@ -23,6 +23,8 @@ class JobState(StrEnum):
     """Where a job is in its life (design note job-control.md, 6.3)."""
 
     QUEUED = "queued"
+    #: Waiting, but not to be started: its customer is deactivated (:mod:`.holds`).
+    ON_HOLD = "on_hold"
     RUNNING = "running"
     PAUSING = "pausing"
     PAUSED = "paused"
@@ -81,11 +83,16 @@ def _noop(status: int) -> Decision:
 
 _ILLEGAL = Decision(Outcome.ILLEGAL, None, 409)
 
-#: The matrix of the design note (6.4): state x action -> decision.
+#: The matrix of the design note (6.4), plus ``on_hold``: state x action -> decision.
 TABLE: dict[JobState, dict[Action, Decision]] = {
     JobState.QUEUED: {
         Action.PAUSE: _move(JobState.PAUSED, 200),
         Action.RESUME: _noop(200),
+        Action.STOP: _move(JobState.STOPPED, 200),
+    },
+    JobState.ON_HOLD: {
+        Action.PAUSE: _move(JobState.PAUSED, 200),
+        Action.RESUME: _noop(200),  # it starts once its customer is active again
         Action.STOP: _move(JobState.STOPPED, 200),
     },
     JobState.RUNNING: {

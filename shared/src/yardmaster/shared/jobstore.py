@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, func, select, update
 from sqlalchemy.orm import Session
 
 from yardmaster.shared.jobhistory import Change, creation, history_reason
@@ -196,10 +196,11 @@ class JobStore:
         version: int | None = None,
         connection: Connection | None = None,
         reason: str | None = None,
+        condition: ColumnElement[bool] | None = None,
         **values: Any,
     ) -> bool:
         """Move the job to ``to`` if it is in one of ``sources`` (and at attempt ``fence``,
-        and unchanged since ``version`` was read).
+        and unchanged since ``version`` was read, and ``condition`` holds).
 
         Returns whether this call won. ``values`` are further columns to set. A won change of
         state is added to the job's history in the same transaction (``reason`` or what
@@ -223,6 +224,8 @@ class JobStore:
             statement = statement.where(Job.attempt == fence)
         if version is not None:
             statement = statement.where(Job.state_version == version)
+        if condition is not None:
+            statement = statement.where(condition)
         change = Change(job_id, to, now, history_reason(to, values, reason))
         if connection is not None:
             return change.make(connection, statement)

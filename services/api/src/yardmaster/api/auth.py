@@ -1,7 +1,8 @@
 """Access control at the API's edge: one check before every request, and ``GET /whoami``.
 
 The check classifies the request (:func:`yardmaster.api.policy.need_of`), finds who its
-token speaks for and answers 401 or 403 problem documents; views then ask
+token speaks for and answers 401 or 403 problem documents (403 too for every request of a
+deactivated customer's token that is not open to all); views then ask
 :func:`current_principal`, :func:`owner_scope` or :func:`may_see` what the caller may see.
 """
 
@@ -14,9 +15,19 @@ from flask.blueprints import BlueprintSetupState
 
 from yardmaster.api import schemas
 from yardmaster.api.openapi import document
-from yardmaster.api.policy import Access, Refusal, may_see_owner, need_of, presented_token, refusal
+from yardmaster.api.policy import (
+    Access,
+    Need,
+    Refusal,
+    may_see_owner,
+    need_of,
+    presented_token,
+    refusal,
+)
 from yardmaster.api.problems import problem
+from yardmaster.api.resources import resources
 from yardmaster.shared.access import Principal, TokenTable
+from yardmaster.shared.holds import is_deactivated
 from yardmaster.shared.models import Job
 from yardmaster.shared.settings import Settings
 
@@ -66,14 +77,34 @@ def check_access() -> Response | None:
     g.principal = tokens.identify(token)
     if request.url_rule is None:  # unknown path or method: routing answers 404 or 405
         return None
+    need = need_of(request.method, request.path)
     denied = refusal(
-        need_of(request.method, request.path),
+        need,
         _access(current_app),
         g.principal,
         presented=token is not None,
         admin_exists=tokens.has_admin,
     )
+    if need is not Need.OPEN and (deactivated := _refused_if_deactivated(g.principal)):
+        return deactivated
     return None if denied is None else _refused(denied, presented=token is not None)
+
+
+def _refused_if_deactivated(principal: Principal | None) -> Response | None:
+    """403 for the token of a deactivated customer, on every request that acts for it.
+
+    One primary-key lookup per request, nothing cached: a deactivation counts from the next
+    request in every API process."""
+    if principal is None or principal.customer_id is None:
+        return None
+    with resources().engine.connect() as connection:
+        if not is_deactivated(connection, principal.customer_id):
+            return None
+    detail = (
+        f"customer {principal.customer_id} is deactivated: its token is refused until an "
+        "admin reactivates it (its queued jobs are on hold meanwhile)"
+    )
+    return problem(403, "Forbidden", detail, customer_id=principal.customer_id, deactivated=True)
 
 
 def _refused(denied: Refusal, *, presented: bool) -> Response:

@@ -14,7 +14,7 @@ import datetime as dt
 import math
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Final, TypeVar
 
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
@@ -30,7 +30,8 @@ from pydantic import (
     ValidationError,
 )
 from pydantic_core import ErrorDetails
-from sqlalchemy import Select, false, func, select
+from redis.exceptions import RedisError
+from sqlalchemy import Connection, Select, false, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import BadRequest
@@ -42,8 +43,9 @@ from yardmaster.api.openapi import customer_links, document, site_links
 from yardmaster.api.problems import problem
 from yardmaster.api.resources import resources
 from yardmaster.shared.directory import active_records, queued_jobs
+from yardmaster.shared.holds import Holds, enqueue_released, park_held
 from yardmaster.shared.jobs import JobState
-from yardmaster.shared.jobstore import utcnow
+from yardmaster.shared.jobstore import JobStore, utcnow
 from yardmaster.shared.models import Customer, Job, Site
 from yardmaster.shared.scheduling import activity_tier, volume_tier
 
@@ -689,19 +691,59 @@ def get_customer(customer_id: int) -> Response:
     tags=["directory"],
 )
 def update_customer(customer_id: int) -> Response:
-    """PUT replaces every field (``site_id``, ``name`` required); PATCH only those sent."""
+    """PUT replaces every field (``site_id``, ``name`` required); PATCH only those sent.
+
+    Deactivating a customer (``is_active`` false) puts its waiting jobs on hold and refuses
+    its token; reactivating it queues them again in their order."""
     fields = given_fields(CustomerInput if request.method == "PUT" else CustomerPatch, "customer")
+    holds = Holds(JobStore(resources().engine))
+    moved = ActivityChange()
 
     def work(session: Session) -> Response:
         customer = get_customer_row(session, customer_id)
         site_id = fields.get("site_id", customer.site_id)
         if site_id != customer.site_id and not existing(session, Site.id, known_ids([site_id])):
             raise invalid([no_site(None, site_id)])
+        was_active = customer.is_active
         assign(customer, fields)
         session.flush()
+        moved.follow(holds, session.connection(), customer, was_active)
         return jsonify(Views(session).customer(customer))
 
-    return in_transaction(work)
+    response = in_transaction(work)
+    if response.status_code == 200:  # committed
+        moved.carry_out(holds.store)
+    return response
+
+
+@dataclass
+class ActivityChange:
+    """The jobs a change of a customer's ``is_active`` put on hold or released (its
+    transaction does that); then, once committed, what Redis must learn of it."""
+
+    held: list[str] = field(default_factory=list)
+    released: list[str] = field(default_factory=list)
+
+    def follow(
+        self, holds: Holds, connection: Connection, customer: Customer, was_active: bool
+    ) -> None:
+        """Hold or release the customer's jobs in the transaction that changed it."""
+        self.held, self.released = [], []  # the transaction may be run twice
+        if was_active and not customer.is_active:
+            self.held = holds.hold_waiting(connection, customer.id)
+        elif customer.is_active and not was_active:
+            self.released = holds.release(connection, str(customer.id))
+
+    def carry_out(self, store: JobStore) -> None:
+        """Take held jobs' segments off the queues; enqueue released jobs in their order.
+        Redis away: the reaper enqueues released jobs later, and held jobs' segments are
+        skipped by the version they carry."""
+        client = resources().redis
+        try:
+            park_held(store, client, self.held)
+            enqueue_released(store, client, self.released)
+        except RedisError as exc:
+            current_app.logger.warning("customer jobs held or released; Redis not told (%s)", exc)
 
 
 @blueprint.delete("/customers/<int:customer_id>")

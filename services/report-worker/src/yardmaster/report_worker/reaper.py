@@ -1,4 +1,5 @@
-"""The reaper: finds jobs whose worker died, ignored a stop, or whose segment was lost.
+"""The reaper: finds jobs whose worker died, ignored a stop, or whose segment was lost, and
+jobs left on hold although their customer is active again.
 
 It runs as a thread in every report worker; reapers race harmlessly because each decision
 is a conditional update fenced by the job's attempt.
@@ -23,6 +24,7 @@ from yardmaster.report_worker.tasks.publication import sweep_hidden_rows
 from yardmaster.shared import keys
 from yardmaster.shared.db import describe_database_error
 from yardmaster.shared.errors import DatabaseUnavailableError
+from yardmaster.shared.holds import Holds, enqueue_released
 from yardmaster.shared.jobbus import enqueue_segment, kill_segment, publish_job
 from yardmaster.shared.jobs import CLAIMABLE_STATES, HELD_STATES, JobState
 from yardmaster.shared.jobstore import JobStore, utcnow
@@ -62,6 +64,7 @@ class Reaper:
         """Handle dead holders, overdue stops and lost segments; then site slots and aging;
         then delete rows that replaced or abandoned imports left hidden."""
         self.decide(self.survey())
+        self._release_stranded()
         if self.admission is not None:
             self.admission.sweep()
         sweep_hidden_rows(self.store.engine)
@@ -160,6 +163,13 @@ class Reaper:
         if status == JobStatus.STARTED:  # started but never claimed: its process is stuck
             kill_segment(self.redis, job.segment)
         self._enqueue(job.id, at_front=state is JobState.RESUMING)
+
+    def _release_stranded(self) -> None:
+        """Queue again the jobs on hold whose customer is active (see :mod:`.holds`)."""
+        released = Holds(self.store).release_stranded()
+        if released:
+            log.warning("jobs %s: on hold with an active customer; queued again", released)
+            enqueue_released(self.store, self.redis, released)
 
     def _segment_status(self, rq_id: str | None) -> JobStatus | None:
         if not rq_id:

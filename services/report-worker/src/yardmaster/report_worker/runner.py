@@ -29,6 +29,7 @@ from yardmaster.report_worker.tasks import TASKS, Task, TaskContext
 from yardmaster.report_worker.tasks.base import TaskError
 from yardmaster.shared import keys, queues, scheduling
 from yardmaster.shared.errors import DatabaseUnavailableError
+from yardmaster.shared.holds import Holds, customer_of, is_deactivated
 from yardmaster.shared.jobbus import Control, enqueue_segment, publish_job
 from yardmaster.shared.jobs import CLAIMABLE_STATES, HELD_STATES, JobState
 from yardmaster.shared.jobstore import JobStore, utcnow
@@ -87,6 +88,9 @@ def run_segment(job_id: str, version: int | None = None) -> str:
     if waiting is None or JobState(waiting.state) not in CLAIMABLE_STATES:
         log.info("job %s: not claimable any more; segment skipped", job_id)
         return "skipped"
+    client = _runtime.redis
+    if wait_out(lambda: _put_on_hold(store, client, waiting, version), f"job {job_id}"):
+        return "on hold"
     admission = _runtime.admission
     slot = admission.admit(waiting) if admission is not None else None
     if slot is Slot.PARKED:
@@ -109,6 +113,25 @@ def run_segment(job_id: str, version: int | None = None) -> str:
             slot is Slot.TAKEN or (slot is Slot.HELD_ALREADY and job is not None)
         ):
             admission.release(waiting)
+
+
+def _put_on_hold(store: JobStore, client: redis.Redis, waiting: Job, version: int | None) -> bool:
+    """Put the job on hold instead of claiming it if its customer is deactivated (see
+    :mod:`yardmaster.shared.holds`); True if it was. A customer reactivated meanwhile, or a
+    job decided about since this segment was enqueued, is left to the claim."""
+    customer_id = customer_of(waiting.owner)
+    if customer_id is None:
+        return False
+    with store.engine.connect() as connection:
+        if not is_deactivated(connection, customer_id):
+            return False
+    if not Holds(store).hold(waiting, waiting.state_version if version is None else version):
+        return False
+    log.info("job %s: customer %d is deactivated; job on hold", waiting.id, customer_id)
+    held = store.get(waiting.id)
+    if held is not None:
+        publish_job(client, held)
+    return True
 
 
 class ControlListener:
