@@ -4,7 +4,8 @@
         --timezones F --out report.csv
 
 Computes the store report from the three CSV files directly: no Redis, no database. The files
-may use either version's column names (``day`` or ``dayOfWeek``), in any order.
+may use either version's column names (``day`` or ``dayOfWeek``), in any order. Cells are read
+back from, and the report written in, the spreadsheet-safe form of :mod:`.core.cell_escape`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from yardmaster.report_worker.core.cell_escape import escape_text_columns, unescape_text
 from yardmaster.report_worker.core.uptime import compute_report
 from yardmaster.shared.imports import HeaderError, ImportTable, map_columns, read_header
 
@@ -25,7 +27,8 @@ def read_table(path: Path, table: ImportTable) -> pd.DataFrame:
     with open(path, encoding="utf-8") as handle:
         mapping = map_columns(table, read_header(handle.readline()))
     frame = pd.read_csv(path, dtype=str, usecols=list(mapping.values()), keep_default_na=False)
-    return frame.rename(columns={file: column for column, file in mapping.items()})
+    frame = frame.rename(columns={file: column for column, file in mapping.items()})
+    return frame.apply(lambda column: unescape_text(column.str.strip()))
 
 
 def read_polls(path: Path) -> pd.DataFrame:
@@ -58,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, HeaderError, ValueError) as exc:
         print(f"compute: {exc}", file=sys.stderr)
         return 1
-    report.to_csv(args.out, index=False, float_format="%.2f")
+    escape_text_columns(report).to_csv(args.out, index=False, float_format="%.2f")
     print(
         f"compute: {len(report):,} stores from {len(polls):,} polls -> {args.out} "
         f"(read {loaded - started:.2f} s, computed {computed - loaded:.2f} s)"

@@ -10,13 +10,11 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
+# TaskError is re-exported here, where the runner and the tasks have always found it.
+from yardmaster.report_worker.errors import TaskError as TaskError
 from yardmaster.shared import outputs
 from yardmaster.shared.jobstore import Progress
 from yardmaster.shared.models import Job
-
-
-class TaskError(Exception):
-    """The job cannot complete (bad input, ...): it fails with this message, not retried."""
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,9 @@ The checkpoint is the last exported row id and the partial file's committed size
 export truncates the file to that size first, so rows written after the last checkpoint (by
 an attempt that died) are never duplicated. Finishing links the file into place under its
 final name (a retried finish links it again); the partial name goes once the finish commits.
+
+The file is spreadsheet-safe (:mod:`..core.cell_escape`: a store id such as ``=1+2`` is written
+``'=1+2``), and ``POST /imports`` reads it back unchanged.
 """
 
 from __future__ import annotations
@@ -11,10 +14,14 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+import pandas as pd
 from sqlalchemy import Connection, func, select
 
+from yardmaster.report_worker.core.cell_escape import escape_text
 from yardmaster.report_worker.tasks.base import Result, Task, link_in_place
 from yardmaster.shared.jobstore import Progress
 from yardmaster.shared.models import visible_store_status
@@ -27,11 +34,28 @@ PAGE_ROWS = 5000
 HEADER = ("store_id", "status", "timestamp_utc")
 
 
-def format_timestamp(value: dt.datetime) -> str:
-    """The data set's own format, which imports accept back: ``2023-01-22 12:09:39.388884 UTC``."""
-    if value.tzinfo is not None:
-        value = value.astimezone(dt.UTC).replace(tzinfo=None)
-    return value.strftime("%Y-%m-%d %H:%M:%S.%f") + " UTC"
+def format_timestamps(values: Sequence[dt.datetime]) -> pd.Series:
+    """The data set's own format, which imports accept back: ``2023-01-22 12:09:39.388884 UTC``
+    (naive times are UTC already; aware ones are converted)."""
+    instants = pd.to_datetime(pd.Series(values, dtype=object), utc=True)
+    micros = instants.dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
+    iso = pd.Series(np.datetime_as_string(micros, unit="us"), dtype=object)
+    return iso.str.replace("T", " ", regex=False) + " UTC"
+
+
+def polls_csv(stores: Sequence[str], statuses: Sequence[str], stamps: Sequence[dt.datetime]) -> str:
+    """CSV lines of polls, spreadsheet-safe: the text columns escaped (vectorised)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerows(
+        zip(
+            escape_text(pd.Series(stores, dtype=object)).tolist(),
+            escape_text(pd.Series(statuses, dtype=object)).tolist(),
+            format_timestamps(stamps).tolist(),
+            strict=True,
+        )
+    )
+    return buffer.getvalue()
 
 
 class ExportTask(Task):
@@ -70,13 +94,9 @@ class ExportTask(Task):
             .limit(PAGE_ROWS)
         ).all()
         if page:
-            buffer = io.StringIO()
-            writer = csv.writer(buffer, lineterminator="\n")
-            writer.writerows(
-                (row.store_id, row.status, format_timestamp(row.timestamp_utc)) for row in page
-            )
+            _, stores, statuses, stamps = zip(*page, strict=True)
             with open(self.partial, "a", encoding="utf-8") as handle:
-                handle.write(buffer.getvalue())
+                handle.write(polls_csv(stores, statuses, stamps))
             self.written = self.partial.stat().st_size
             self.last_id = page[-1].id
             self.rows += len(page)

@@ -13,18 +13,31 @@ transaction lasts longer than a chunk.
   (``replace`` empties the table first); stopping or failing deletes them.
 
 Either way no row of a bad or stopped file is ever seen by a reader.
+
+A file that is not what the table accepts (a line that is not UTF-8 or not CSV, a wrong number
+of fields, a bad value, a store twice in ``timezones``) fails the job at once with
+:class:`BadInputError`, naming the line: another attempt would meet the same file. Cells are
+read back from the spreadsheet-safe form exports write (:mod:`..core.cell_escape`).
 """
 
 from __future__ import annotations
 
-import io
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, Table, delete, insert, select
+from sqlalchemy import Connection, Table, delete, func, insert, select
 
-from yardmaster.report_worker.tasks.base import Result, Task, TaskError
+from yardmaster.report_worker.core.csv_rows import decode_lines
+from yardmaster.report_worker.core.import_rows import (
+    ERRORS_SHOWN,
+    duplicate_keys_message,
+    lines_holding,
+    parse_chunk,
+)
+from yardmaster.report_worker.errors import BadInputError, TaskError
+from yardmaster.report_worker.tasks.base import Result, Task
 from yardmaster.report_worker.tasks.publication import BatchStart, publish_batch, register_batch
 from yardmaster.shared import outputs
 from yardmaster.shared.imports import HeaderError, ImportMode, ImportTable, map_columns, read_header
@@ -39,8 +52,6 @@ from yardmaster.shared.models import (
 
 #: Lines parsed and staged per step (a step stays well under the checkpoint interval).
 CHUNK_LINES = 5000
-#: At most this many bad lines are reported when a file is refused.
-ERRORS_SHOWN = 5
 
 #: Tables whose imports are staged aside and moved over when they finish.
 STAGED_TARGETS: dict[ImportTable, tuple[Table, Table]] = {
@@ -66,13 +77,14 @@ class ImportTask(Task):
         if not self.path.is_file():
             raise TaskError("the uploaded file is gone")
         self.size = self.path.stat().st_size
-        with open(self.path, encoding="utf-8", newline="") as handle:
-            self.header_line = handle.readline()
+        with open(self.path, "rb") as handle:
+            first = handle.readline()
             header_end = handle.tell()
         try:
-            self.columns = map_columns(self.table, read_header(self.header_line))
+            self.header = read_header(decode_lines([first], 1)[0])
+            self.columns = map_columns(self.table, self.header)
         except HeaderError as exc:
-            raise TaskError(str(exc)) from None
+            raise BadInputError(f"line 1: {exc}", 1) from None
         state = checkpoint or {"offset": header_end, "line": 1, "rows": 0}
         self.offset, self.line, self.rows = state["offset"], state["line"], state["rows"]
         if "cut_id" in state:
@@ -87,9 +99,7 @@ class ImportTask(Task):
         lines = self._read_lines()
         if not lines:
             return True
-        frame = parse_chunk(
-            self.table, self.header_line, lines, self.columns, first_line=self.line + 1
-        )
+        frame = parse_chunk(self.table, self.header, lines, self.columns, first_line=self.line + 1)
         if self.in_place:
             if self.batch is None:
                 self.batch = register_batch(connection, self.job.id)
@@ -102,15 +112,16 @@ class ImportTask(Task):
         self.rows += len(frame)
         return self.offset >= self.size
 
-    def _read_lines(self) -> list[str]:
-        with open(self.path, encoding="utf-8", newline="") as handle:
+    def _read_lines(self) -> list[bytes]:
+        """The next chunk's lines, undecoded (a byte that is not UTF-8 is reported by line)."""
+        with open(self.path, "rb") as handle:
             handle.seek(self.offset)
             lines = []
             for _ in range(CHUNK_LINES):
-                text = handle.readline()
-                if not text:
+                line = handle.readline()
+                if not line:
                     break
-                lines.append(text)
+                lines.append(line)
             self.offset = handle.tell()
         return lines
 
@@ -129,6 +140,7 @@ class ImportTask(Task):
             replace = self.batch if self.mode is ImportMode.REPLACE else None
             publish_batch(connection, self.job.id, replace)
         else:
+            self._refuse_duplicate_keys(connection)
             self._move_staged_rows(connection)
         return self._summary()
 
@@ -143,6 +155,39 @@ class ImportTask(Task):
         staged = select(*[stage.c[c] for c in columns]).where(stage.c.job_id == self.job.id)
         connection.execute(insert(target).from_select(columns, staged.order_by(stage.c.id)))
         connection.execute(delete(stage).where(stage.c.job_id == self.job.id))
+
+    def _refuse_duplicate_keys(self, connection: Connection) -> None:
+        """Raise :class:`BadInputError` naming the lines of a store the file lists twice, or
+        (``append``) lists although the table has it: ``timezones`` holds one row per store."""
+        if self.table is not ImportTable.TIMEZONES:
+            return
+        target, stage = STAGED_TARGETS[self.table]
+        mine = stage.c.job_id == self.job.id
+        twice = connection.scalars(
+            select(stage.c.store_id)
+            .where(mine)
+            .group_by(stage.c.store_id)
+            .having(func.count() > 1)
+            .limit(ERRORS_SHOWN)
+        ).all()
+        if twice:
+            raise BadInputError(*duplicate_keys_message(self._lines_holding(twice)))
+        if self.mode is ImportMode.APPEND:
+            taken = connection.scalars(
+                select(stage.c.store_id)
+                .join(target, target.c.store_id == stage.c.store_id)
+                .where(mine)
+                .limit(ERRORS_SHOWN)
+            ).all()
+            if taken:
+                raise BadInputError(*_taken_keys_message(self._lines_holding(taken)))
+
+    def _lines_holding(self, store_ids: Sequence[str]) -> dict[str, list[int]]:
+        """Store id -> the lines of the upload holding it (a read of the whole file: only
+        done for a file that is refused)."""
+        column = self.header.index(self.columns["store_id"])
+        with open(self.path, "rb") as handle:
+            return lines_holding(handle, column, store_ids)
 
     def _summary(self) -> Result:
         directory = self.context.result_dir(self.job.id)
@@ -177,73 +222,11 @@ def stage_rows(connection: Connection, stage: Table, frame: pd.DataFrame) -> Non
         cursor.close()
 
 
-def parse_chunk(
-    table: ImportTable, header_line: str, lines: list[str], columns: dict[str, str], first_line: int
-) -> pd.DataFrame:
-    """Parse and validate CSV lines (numbered from ``first_line``) into the table's columns.
-
-    Raises :class:`TaskError` listing the first bad lines by number.
-    """
-    raw = pd.read_csv(io.StringIO(header_line + "".join(lines)), dtype=str, keep_default_na=False)
-    raw.index = pd.RangeIndex(first_line, first_line + len(raw))
-    frame = pd.DataFrame({column: raw[name].str.strip() for column, name in columns.items()})
-    errors = _VALIDATORS[table](frame)
-    if errors:
-        shown = "; ".join(f"line {n}: {why}" for n, why in errors[:ERRORS_SHOWN])
-        raise TaskError(
-            f"the file was not imported: {len(errors)} bad line(s) in this part, first: {shown}"
-        )
-    return frame
-
-
-def _bad(mask: pd.Series, why: str) -> list[tuple[int, str]]:
-    return [(int(n), why) for n in mask[mask].index]
-
-
-def _store_ids(frame: pd.DataFrame) -> list[tuple[int, str]]:
-    return _bad(
-        (frame["store_id"] == "") | (frame["store_id"].str.len() > 64),
-        "store_id is empty or too long",
+def _taken_keys_message(found: dict[str, list[int]]) -> tuple[str, int]:
+    """Why an ``append`` of the stores of ``found`` (which the table has) was refused."""
+    firsts = sorted((lines[0], key) for key, lines in found.items())
+    shown = "; ".join(
+        f"line {line}: store_id {key!r} already has a time zone" for line, key in firsts
     )
-
-
-def _validate_store_status(frame: pd.DataFrame) -> list[tuple[int, str]]:
-    frame["status"] = frame["status"].str.lower()
-    stamps = frame["timestamp_utc"].str.removesuffix(" UTC").str.removesuffix("Z")
-    parsed = pd.to_datetime(stamps, utc=True, format="ISO8601", errors="coerce")
-    frame["timestamp_utc"] = parsed
-    errors = _store_ids(frame)
-    errors += _bad(
-        ~frame["status"].isin(["active", "inactive"]), "status must be active or inactive"
-    )
-    errors += _bad(parsed.isna(), "timestamp_utc is not a time like 2023-01-22 12:09:39.388884 UTC")
-    return sorted(errors)
-
-
-def _validate_business_hours(frame: pd.DataFrame) -> list[tuple[int, str]]:
-    day = pd.to_numeric(frame["day_of_week"], errors="coerce")
-    frame["day_of_week"] = day.fillna(-1).astype(int)  # bad days are reported below
-    errors = _store_ids(frame) + _bad(~day.isin(range(7)), "day must be 0 (Monday) to 6")
-    for column in ("start_time_local", "end_time_local"):
-        times = pd.to_datetime(frame[column], format="mixed", errors="coerce")
-        bad = times.isna() | ~frame[column].str.fullmatch(r"\d{1,2}:\d{2}(:\d{2}(\.\d{1,6})?)?")
-        errors += _bad(bad, f"{column} is not a time like 09:30:00")
-        frame[column] = times.dt.strftime("%H:%M:%S.%f")
-    return sorted(errors)
-
-
-def _validate_timezones(frame: pd.DataFrame) -> list[tuple[int, str]]:
-    from zoneinfo import available_timezones
-
-    known = available_timezones()
-    return sorted(
-        _store_ids(frame)
-        + _bad(~frame["timezone_str"].isin(known), "timezone_str is not an IANA time zone")
-    )
-
-
-_VALIDATORS = {
-    ImportTable.STORE_STATUS: _validate_store_status,
-    ImportTable.BUSINESS_HOURS: _validate_business_hours,
-    ImportTable.TIMEZONES: _validate_timezones,
-}
+    advice = "append adds new stores only; replace swaps the table"
+    return f"the file was not imported: {shown} ({advice})", firsts[0][0]

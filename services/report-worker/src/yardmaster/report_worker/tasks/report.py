@@ -3,7 +3,8 @@
 Two stages, each checkpointed: compute (reads the tables and writes the CSV to a partial file;
 one vectorised call of a few seconds, not interruptible inside) and publish (renames it into
 place). A pause or stop is honoured between them; a resumed report does not compute again,
-so its CSV is the one an uninterrupted run would have written.
+so its CSV is the one an uninterrupted run would have written. The CSV is spreadsheet-safe
+(:mod:`..core.cell_escape`: a store id such as ``=1+2`` is written ``'=1+2``; numbers as numbers).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Connection, select
 
+from yardmaster.report_worker.core.cell_escape import escape_text_columns
 from yardmaster.report_worker.core.uptime import compute_report
 from yardmaster.report_worker.tasks.base import Result, Task, link_in_place
 from yardmaster.shared.jobstore import Progress
@@ -80,7 +82,7 @@ class ReportTask(Task):
             polls, hours, zones = read_store_tables(connection)
             report = compute_report(polls, hours, zones)
             self.directory.mkdir(parents=True, exist_ok=True)
-            report.to_csv(self.partial, index=False, float_format="%.2f")
+            escape_text_columns(report).to_csv(self.partial, index=False, float_format="%.2f")
             self.stores = len(report)
             self.stage = "publish"
             return False
