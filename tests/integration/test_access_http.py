@@ -179,10 +179,10 @@ def test_health_whoami_and_the_turn_queue_stay_open(platform: Platform, path: st
     assert platform.get(path).status_code == 200
 
 
-def test_a_query_token_is_accepted_on_get_only(platform: Platform) -> None:
-    assert platform.client.get(f"/jobs?access_token={C1}").status_code == 200
-    assert platform.client.get(f"/whoami?access_token={C1}").json["principal"] == "customer-1"
-    refused(platform.client.post(f"/trigger_report?access_token={C1}"), 401)
+def test_a_query_token_is_refused_even_on_get(platform: Platform) -> None:
+    refused(platform.client.get(f"/jobs?access_token={C1}"), 400)
+    refused(platform.client.get(f"/whoami?access_token={C1}"), 400)
+    refused(platform.client.post(f"/trigger_report?access_token={C1}"), 400)
 
 
 # --- what each principal sees -------------------------------------------------------------
@@ -277,7 +277,8 @@ def test_a_customer_reads_its_own_record_and_no_one_elses(platform: Platform) ->
 
 
 def test_a_customers_event_stream_carries_its_own_jobs_only(platform: Platform) -> None:
-    stream = platform.client.get(f"/jobs/events?access_token={C1}", buffered=False)
+    signed = platform.post("/signed-urls", C1, json={"path": "/jobs/events"}).json["url"]
+    stream = platform.client.get(signed, buffered=False)
     assert stream.status_code == 200
     frames = iter(stream.response)
     assert b"connected" in next(frames)

@@ -120,6 +120,19 @@ class TokenTable:
                 found = principal
         return found
 
+    def derive_key(self, purpose: str) -> bytes:
+        """A secret key for ``purpose``, derived from every token with HMAC-SHA256 (b"" for
+        no tokens): the same in every process given the same table, whatever its order, and
+        useless for finding any token."""
+        if not self._entries:
+            return b""
+        material = "\n".join(sorted(f"{p.name}={t}" for t, p in self._entries.items()))
+        return hmac.digest(purpose.encode(), material.encode(), "sha256")
+
+    def speaks_for(self, principal: Principal) -> bool:
+        """True if some token of this table speaks for ``principal``."""
+        return principal in self._entries.values()
+
     @property
     def has_admin(self) -> bool:
         """True if some token speaks for the admin."""

@@ -26,8 +26,11 @@ ENV_PREFIX = "YARDMASTER_"
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 REDIS_SCHEMES = ("redis", "rediss", "unix")
 DATABASE_BACKENDS = ("sqlite", "postgresql")
+#: What a key derived from the access tokens is for (another purpose derives another key).
+SIGNING_KEY_PURPOSE = "yardmaster signed URLs v1"
+MIN_SIGNING_KEY_LENGTH = 16
 #: Settings whose value a configuration error never repeats (it would land in logs).
-SECRET_FIELDS = frozenset({"api_tokens", "admin_token"})
+SECRET_FIELDS = frozenset({"api_tokens", "admin_token", "url_signing_key"})
 
 
 class Settings(BaseSettings):
@@ -75,6 +78,8 @@ class Settings(BaseSettings):
     metrics_dir: Path | None = None
     api_tokens: Annotated[TokenTable, NoDecode] = Field(default_factory=TokenTable.empty)
     admin_token: str = Field(default="", repr=False)
+    url_signing_key: str = Field(default="", repr=False)
+    signed_url_seconds: float = Field(default=300.0, gt=0, le=3600)
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -101,6 +106,16 @@ class Settings(BaseSettings):
         tokens = info.data.get("api_tokens")
         if isinstance(tokens, TokenTable):
             tokens.with_admin_token(value)  # refuses a customer's token
+        return value
+
+    @field_validator("url_signing_key")
+    @classmethod
+    def _long_enough_to_keep_secret(cls, value: str) -> str:
+        if value and len(value) < MIN_SIGNING_KEY_LENGTH:
+            raise ValueError(
+                f"must be at least {MIN_SIGNING_KEY_LENGTH} characters (a random secret, "
+                "the same for every API process)"
+            )
         return value
 
     @field_validator("database_url")
@@ -149,6 +164,16 @@ class Settings(BaseSettings):
     def access_tokens(self) -> TokenTable:
         """Every token the API accepts: ``YARDMASTER_API_TOKENS`` plus the admin token."""
         return self.api_tokens.with_admin_token(self.admin_token)
+
+    @property
+    def signing_key(self) -> bytes:
+        """The key of the API's signed URLs: ``YARDMASTER_URL_SIGNING_KEY``, else one derived
+        from the access tokens, so every API process and replica given the same tokens signs
+        alike with no more configuration (and URLs signed before the tokens change stop
+        working with them). Empty when neither is set (the API runs open)."""
+        if self.url_signing_key:
+            return self.url_signing_key.encode()
+        return self.access_tokens.derive_key(SIGNING_KEY_PURPOSE)
 
     @property
     def run_dir(self) -> Path:

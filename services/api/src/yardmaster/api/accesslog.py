@@ -1,4 +1,6 @@
-"""gunicorn's access log without secrets: ``?access_token=`` values are replaced by ``***``."""
+"""gunicorn's access log without secrets: ``?access_token=`` values (refused, but a client may
+still send one) are replaced by ``***``, and a signed URL's ``signature`` keeps its principal
+and expiry but not its MAC."""
 
 from __future__ import annotations
 
@@ -7,12 +9,18 @@ from typing import Any
 
 from gunicorn.glogging import Logger
 
-_TOKEN_IN_QUERY = re.compile(r"((?:^|[?&])access_token=)[^&\s]*")
+from yardmaster.api.policy import QUERY_TOKEN
+from yardmaster.api.signing import SIGNATURE
+from yardmaster.api.signing import redact as redact_signature
+
+_TOKEN_IN_QUERY = re.compile(rf"((?:^|[?&]){QUERY_TOKEN}=)[^&\s]*")
+_SIGNATURE_IN_QUERY = re.compile(rf"((?:^|[?&]){SIGNATURE}=)([^&\s]*)")
 
 
 def redact(text: str) -> str:
-    """``text`` (a request line or query string) with every access token hidden."""
-    return _TOKEN_IN_QUERY.sub(r"\1***", text)
+    """``text`` (a request line or query string) with every access token and MAC hidden."""
+    text = _TOKEN_IN_QUERY.sub(r"\1***", text)
+    return _SIGNATURE_IN_QUERY.sub(lambda m: m.group(1) + redact_signature(m.group(2)), text)
 
 
 class RedactingLogger(Logger):  # type: ignore[misc]

@@ -22,6 +22,7 @@ from yardmaster.api import (
     problems,
     queue,
     reports,
+    signedurls,
 )
 from yardmaster.api.resources import Resources
 from yardmaster.api.serving import BodyDeadline
@@ -43,6 +44,7 @@ def create_app(settings: Settings | None = None, resources: Resources | None = N
     arguments.register(app)
     app.json = jsonbody.JSONProvider(app)  # a body nested too deeply is a 400, not a 500
     app.register_blueprint(auth.blueprint)  # first: its check runs before any other
+    app.register_blueprint(signedurls.blueprint)
     app.register_blueprint(health.blueprint)
     events.register(app)
     app.register_blueprint(jobs.blueprint)

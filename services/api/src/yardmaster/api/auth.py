@@ -9,6 +9,7 @@ deactivated customer's token that is not open to all); views then ask
 from __future__ import annotations
 
 import logging
+import time
 
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from flask.blueprints import BlueprintSetupState
@@ -16,6 +17,8 @@ from flask.blueprints import BlueprintSetupState
 from yardmaster.api import schemas
 from yardmaster.api.openapi import document
 from yardmaster.api.policy import (
+    QUERY_TOKEN,
+    QUERY_TOKEN_REFUSAL,
     Access,
     Need,
     Refusal,
@@ -26,6 +29,7 @@ from yardmaster.api.policy import (
 )
 from yardmaster.api.problems import problem
 from yardmaster.api.resources import resources
+from yardmaster.api.signing import SIGNATURE, SignatureError, verify
 from yardmaster.shared.access import Principal, TokenTable
 from yardmaster.shared.holds import is_deactivated
 from yardmaster.shared.models import Job
@@ -36,6 +40,7 @@ blueprint = Blueprint("auth", __name__)
 
 TOKENS_KEY = "yardmaster.access_tokens"
 ACCESS_KEY = "yardmaster.access"
+SIGNING_KEY = "yardmaster.signing_key"
 
 
 @blueprint.record_once
@@ -46,6 +51,7 @@ def _install(state: BlueprintSetupState) -> None:
     assert isinstance(settings, Settings)
     app.extensions[TOKENS_KEY] = settings.access_tokens
     app.extensions[ACCESS_KEY] = Access.TOKENS if settings.api_tokens else Access.OPEN
+    app.extensions[SIGNING_KEY] = settings.signing_key
     if settings.api_tokens:
         log.info(
             "access tokens required; principals: %s", ", ".join(settings.api_tokens.principals())
@@ -69,12 +75,19 @@ def _access(app: Flask) -> Access:
 
 @blueprint.before_app_request
 def check_access() -> Response | None:
-    """Let the request through, or answer 401/403; remember who it speaks for in ``g``."""
-    token = presented_token(
-        request.method, request.headers.get("Authorization"), request.args.get("access_token")
-    )
+    """Let the request through, or answer 400/401/403; remember who it speaks for in ``g``:
+    the principal of its Bearer token or, without one, of its signed URL
+    (:mod:`yardmaster.api.signing`). A token in the query string is refused outright."""
+    if QUERY_TOKEN in request.args:  # never in a query string: refused, whatever the path
+        return _refused(QUERY_TOKEN_REFUSAL, presented=True)
+    token = presented_token(request.headers.get("Authorization"))
     tokens = _tokens(current_app)
     g.principal = tokens.identify(token)
+    if token is None and SIGNATURE in request.args and _access(current_app) is Access.TOKENS:
+        try:
+            g.principal = signed_principal(current_app, tokens)
+        except SignatureError as exc:
+            return _refused(Refusal(401, str(exc)), presented=True)
     if request.url_rule is None:  # unknown path or method: routing answers 404 or 405
         return None
     need = need_of(request.method, request.path)
@@ -107,10 +120,32 @@ def _refused_if_deactivated(principal: Principal | None) -> Response | None:
     return problem(403, "Forbidden", detail, customer_id=principal.customer_id, deactivated=True)
 
 
+def signed_principal(app: Flask, tokens: TokenTable) -> Principal:
+    """Who the current request's signed URL speaks for (:mod:`yardmaster.api.signing`);
+    SignatureError if it does not authorise this request, or its principal has no token
+    any more."""
+    signed = verify(
+        app.extensions[SIGNING_KEY],
+        request.method,
+        request.path,
+        request.query_string.decode("latin-1"),
+        time.time(),
+    )
+    try:
+        principal = Principal.parse(signed.principal)
+    except ValueError:
+        raise SignatureError("the signature does not match this URL") from None
+    if not tokens.speaks_for(principal):
+        raise SignatureError(f"{principal.name} holds no token any more")
+    return principal
+
+
 def _refused(denied: Refusal, *, presented: bool) -> Response:
-    title = "Unauthorized" if denied.status == 401 else "Forbidden"
+    title = {400: "Bad Request", 401: "Unauthorized"}.get(denied.status, "Forbidden")
     response = problem(denied.status, title, denied.detail)
-    if denied.status == 401:
+    if denied.status == 400:
+        response.headers["WWW-Authenticate"] = 'Bearer error="invalid_request"'
+    elif denied.status == 401:
         response.headers["WWW-Authenticate"] = (
             'Bearer error="invalid_token"' if presented else "Bearer"
         )

@@ -33,7 +33,13 @@ PATH_PARAMETER = re.compile(r"\{[^}/]+\}")
 #: A ``<style>`` Swagger UI's script adds as it runs (its logo's), allowed by hash as well.
 CREATED_STYLE = re.compile(r'createElement\("style",null,"([^"\\]*)"\)')
 
-URI_TOO_LONG: Final = "URI Too Long: answered by the HTTP server as an HTML page"
+#: What the HTTP server (gunicorn) refuses before the API sees the request, as problem
+#: documents too (``serving.write_problem``; limits in ``gunicorn_conf.py``).
+SERVER_ANSWERS: Final = {
+    414: "URI Too Long: a request line over 8,190 bytes (answered by the HTTP server)",
+    431: "Request Header Fields Too Large: a header line over 8,190 bytes, or over 100 "
+    "headers (answered by the HTTP server)",
+}
 #: A body that is no JSON model: media type -> JSON schema of the body.
 Media = Mapping[str, dict[str, Any]]
 TEXT: Final = {"type": "string"}
@@ -85,10 +91,15 @@ SECURITY: Final[dict[Need, list[dict[str, list[str]]]]] = {
 }
 SECURITY_SCHEMES: Final = {
     "bearerAuth": {"type": "http", "scheme": "bearer"},
-    "accessToken": {"type": "apiKey", "in": "query", "name": "access_token"},
+    "signedUrl": {
+        "type": "apiKey",
+        "in": "query",
+        "name": "signature",
+        "description": "a GET URL signed by POST /signed-urls: short-lived, for that path only",
+    },
 }
-#: GET requests may present their token as ``?access_token=`` (EventSource, download links).
-QUERY_TOKEN: Final[dict[str, list[str]]] = {"accessToken": []}
+#: A GET request may be authorised by a signed URL instead (EventSource, download links).
+SIGNED_URL: Final[dict[str, list[str]]] = {"signedUrl": []}
 
 DESCRIPTION: Final = """\
 Yardmaster runs, watches and controls long jobs (store uptime reports, CSV imports and
@@ -97,10 +108,12 @@ exports, simulated work), ingests timed files with scaled workers, and serves a 
 **Errors** are RFC 9457 problem documents (`application/problem+json`).
 
 **Access.** When the server is configured with `YARDMASTER_API_TOKENS`, every endpoint that
-changes something and every job or report read needs `Authorization: Bearer <token>` (GET
-requests may pass `?access_token=<token>` instead). A customer's token sees and controls only
-that customer's jobs (others answer 404); endpoints marked with the `admin` role need the admin
-token (a customer token gets 403). Without the setting the API runs open and ignores tokens.
+changes something and every job or report read needs `Authorization: Bearer <token>`. A GET
+that cannot send the header (a download link, an `EventSource`) uses a short-lived signed URL
+from `POST /signed-urls` instead; a token in the query string (`?access_token=`) is refused
+with 400 everywhere. A customer's token sees and controls only that customer's jobs (others
+answer 404); endpoints marked with the `admin` role need the admin token (a customer token
+gets 403). Without the setting the API runs open and ignores tokens.
 """
 
 TAGS: Final = {
@@ -286,8 +299,8 @@ def with_access(spec: dict[str, Any]) -> dict[str, Any]:
                 operation["security"] = []
                 continue
             security = list(SECURITY[need])
-            if method == "get" and need is Need.TOKEN:
-                security.append(QUERY_TOKEN)
+            if method == "get":
+                security.append(SIGNED_URL)
             operation["security"] = security
             for status in (401, 403):
                 answer = {"description": HTTPStatus(status).phrase, "content": problem}
@@ -296,12 +309,14 @@ def with_access(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def with_server_answers(spec: dict[str, Any]) -> dict[str, Any]:
-    """``spec`` with what the HTTP server (gunicorn) answers before the API sees a request:
-    414 as an HTML page, for a request line over 4,094 bytes (a URL with a long query)."""
-    too_long = {"description": URI_TOO_LONG, "content": {"text/html": {"schema": TEXT}}}
+    """``spec`` with what the HTTP server (gunicorn) answers before the API sees a request
+    (:data:`SERVER_ANSWERS`), problem documents like every other error."""
+    problem = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": f"#/components/schemas/{Problem.__name__}"}}}
     for operations in spec["paths"].values():
         for operation in operations.values():
-            operation["responses"].setdefault("414", too_long)
+            for status, description in SERVER_ANSWERS.items():
+                answer = {"description": description, "content": problem}
+                operation["responses"].setdefault(str(status), answer)
     return spec
 
 

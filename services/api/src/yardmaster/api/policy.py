@@ -81,7 +81,15 @@ class Refusal:
 
 
 ASK_FOR_TOKEN = (
-    "send Authorization: Bearer <token> (GET requests may pass ?access_token=<token> instead)"
+    "send Authorization: Bearer <token> (a link or stream that cannot send it: use the signed "
+    "URL that POST /signed-urls gives)"
+)
+#: The query argument that once carried tokens: refused on every request, so that no token
+#: lands in a log, a browser history or a Referer header.
+QUERY_TOKEN = "access_token"
+QUERY_TOKEN_REFUSAL = Refusal(
+    400,
+    f"tokens are not accepted in the query string (?{QUERY_TOKEN}=); {ASK_FOR_TOKEN}",
 )
 
 
@@ -122,12 +130,10 @@ def may_see_owner(principal: Principal | None, owner: str | None) -> bool:
     return principal is None or principal.is_admin or owner == principal.owner
 
 
-def presented_token(method: str, authorization: str | None, query_token: str | None) -> str | None:
-    """The token a request presents, or None: the ``Bearer`` credentials, else (GET and
-    HEAD only) ``?access_token=``. Other Authorization schemes present an empty token."""
+def presented_token(authorization: str | None) -> str | None:
+    """The token a request presents, or None: the ``Bearer`` credentials of its
+    Authorization header (other schemes present an empty token). Never the query string."""
     if authorization:
         scheme, _, credentials = authorization.strip().partition(" ")
         return credentials.strip() if scheme.lower() == "bearer" else ""
-    if query_token is not None and method.upper() in ("GET", "HEAD"):
-        return query_token
     return None

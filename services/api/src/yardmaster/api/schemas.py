@@ -421,3 +421,21 @@ class Index(BaseModel):
 class WhoAmI(BaseModel):
     access: Literal["open", "tokens"] = Field(description="tokens: YARDMASTER_API_TOKENS is set")
     principal: str | None = Field(description="admin or customer-<id>; null without a token")
+
+
+class SignedUrlBody(BaseModel):
+    path: str = Field(
+        max_length=2048,
+        description="a path and query on this server to GET, percent-encoded, such as "
+        "/jobs/<id>/result or /jobs/events?job=<id>",
+        examples=["/jobs/events"],
+    )
+
+
+class SignedUrl(BaseModel):
+    url: str = Field(
+        description="the path and query plus a signature argument: GET it with no header, "
+        "until it expires (when the API runs open, the path as given)"
+    )
+    expires_at: Instant | None = Field(description="null when the API runs open")
+    expires_in: float | None = Field(description="seconds from now; null when the API runs open")

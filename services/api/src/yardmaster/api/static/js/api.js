@@ -1,4 +1,5 @@
-// Talking to the API: the access token, problem documents as readable messages.
+// Talking to the API: the access token (sent as a header; links use signed URLs), problem
+// documents as readable messages.
 const TOKEN_KEY = "yardmaster.token";
 
 export const access = { mode: "unknown", principal: null };
@@ -24,10 +25,28 @@ export function authHeaders() {
   return token() ? { Authorization: `Bearer ${token()}` } : {};
 }
 
-/** A GET URL carrying the token as ?access_token= (download links: they cannot set headers). */
-export function withToken(url) {
-  if (!token()) return url;
-  return url + (url.includes("?") ? "&" : "?") + "access_token=" + encodeURIComponent(token());
+/** A URL that GETs ``path`` without a header (a link cannot send one): signed by the API for
+ * this browser's token, for that path only and for a few minutes, so the token itself never
+ * goes in a URL; the path itself when there is no token (an open API). */
+export async function signedUrl(path) {
+  if (!token()) return path;
+  return (await postJson("/signed-urls", { path })).url;
+}
+
+/** Download links (``<a data-signed href=... download>``) follow a fresh signed URL of their
+ * path when clicked, so they work whenever they are clicked, however long the page was open. */
+export function followSignedLinks(root = document) {
+  root.addEventListener("click", async (event) => {
+    const link = event.target instanceof Element && event.target.closest("a[data-signed]");
+    if (!link || !token()) return; // no token: the plain link works
+    event.preventDefault();
+    try {
+      const signed = document.createElement("a");
+      signed.href = await signedUrl(link.getAttribute("href"));
+      if (link.hasAttribute("download")) signed.download = link.getAttribute("download");
+      signed.click();
+    } catch (error) { showError(error); }
+  });
 }
 
 /** The problem document of a failed response (or one made up from a non-JSON body). */

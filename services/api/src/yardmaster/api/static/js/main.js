@@ -1,5 +1,5 @@
 // The dashboard's entry point: views by the address's hash, access, the token prompt.
-import { access, authHeaders, clearError, request, setToken, showError, token } from "./api.js";
+import { access, authHeaders, clearError, followSignedLinks, request, setToken, showError, token } from "./api.js";
 import * as data from "./data.js";
 import * as files from "./files.js";
 import * as jobs from "./jobs.js";
@@ -95,6 +95,7 @@ function initToken() {
 
 function init() {
   document.getElementById("notice-close").addEventListener("click", clearError);
+  followSignedLinks();
   initToken();
   jobs.init();
   reports.init();
