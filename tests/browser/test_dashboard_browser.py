@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from browsing import screenshot, start_api
+from browsing import csp_violations, screenshot, start_api
 from playwright.sync_api import BrowserContext, Page, expect
 
 from e2e.stack import Start
@@ -307,6 +307,23 @@ def test_work_is_submitted_for_a_customer_of_a_site_both_created_in_the_work_vie
     assert not page.errors  # type: ignore[attr-defined]
 
 
+def test_no_page_breaks_its_content_security_policy(base: str, page: Page) -> None:
+    violations = csp_violations(page)
+    page.goto(base + "/")
+    expect(page.locator("#jobs-live")).to_have_text("live")
+    for view in ("Reports", "Data", "Files", "Work", "Queue", "Jobs"):
+        page.get_by_role("link", name=view, exact=True).click()
+        expect(page.locator(f'section[data-view="{view.lower()}"]')).to_be_visible()
+    expect(page.locator("#jobs-live")).to_have_text("live")
+    page.goto(base + "/queue/")
+    expect(page.locator("#take")).to_be_visible()
+    page.goto(base + "/docs")
+    expect(page.locator(".opblock").first).to_be_visible()  # Swagger UI ran and drew the API
+
+    assert violations == []
+    assert not page.errors  # type: ignore[attr-defined]
+
+
 def test_the_dashboard_fits_a_phone_screen(
     base: str, new_context: Callable[..., BrowserContext]
 ) -> None:
@@ -353,4 +370,29 @@ def test_with_tokens_required_the_page_asks_for_one_and_shows_only_the_customers
     page.goto(f"{guarded_base}/#jobs/{others['report_id']}")
     expect(page.locator("#notice")).to_contain_text("Not Found")
     screenshot(page, "customer-jobs")
+    assert not page.errors  # type: ignore[attr-defined]
+
+
+def test_with_tokens_a_download_link_carries_no_token_and_follows_a_fresh_signed_url(
+    base: str, guarded_base: str, page: Page
+) -> None:
+    admin = {"Authorization": f"Bearer {ADMIN}"}
+    report = requests.post(f"{guarded_base}/trigger_report", headers=admin, timeout=5).json()
+    job = f"{guarded_base}/jobs/{report['report_id']}"
+    finished = lambda: requests.get(job, headers=admin, timeout=5).json()["state"] == "finished"  # noqa: E731
+    eventually(finished, 60, "the report finished (the worker of base)")
+    page.goto(guarded_base + "/#reports")
+    dialog = page.locator("#token-dialog")
+    dialog.locator("input[name=token]").fill(ADMIN)
+    dialog.get_by_role("button", name="Use token").click()
+
+    row = page.locator(f'#reports-table tr[data-report-id="{report["report_id"]}"]')
+    link = row.get_by_role("link", name="CSV")
+    expect(link).to_have_attribute("href", f"/get_report?report_id={report['report_id']}")
+    with page.expect_download() as download:
+        link.click()
+
+    assert Path(download.value.path()).read_text().splitlines()[0] == REPORT_HEADER
+    assert "&signature=admin." in download.value.url
+    assert ADMIN not in download.value.url
     assert not page.errors  # type: ignore[attr-defined]
