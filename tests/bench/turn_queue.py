@@ -10,12 +10,19 @@ its Unix socket. Fan-out: ``--viewers`` clients hold ``GET /queue/events`` open 
 are taken one at a time (viewers spread over 4 processes); latency = from just before the take
 to the event's arrival at each viewer. Targets: queue operations >= 50 % of the reference's
 requests/s; fan-out p99 <= 100 ms.
+
+One client address may hold only a few waiting tokens (``YARDMASTER_QUEUE_TOKENS_PER_ADDRESS``),
+so the clients come from several loopback addresses (on Linux any 127.x.y.z can be a source
+address): wrk's connections each from their own (wrk cannot choose one, so a tiny ``connect()``
+wrapper, compiled with gcc and preloaded, binds each new socket to the next of
+``SOURCE_COUNT`` addresses from ``SOURCE_FIRST``), and the fan-out's takes from several.
 """
 
 from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
 import re
 import shutil
 import statistics
@@ -30,12 +37,17 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import redis
 import requests
+from requests.adapters import HTTPAdapter
 
 from support import PYTHON, RedisServer, base_env, free_port
 
 WRK_QUEUE_SCRIPT = r"""
 -- One connection per wrk thread, so each thread's state is one client's: take a token, poll
--- redeem until served (or expired), release, and again.
+-- redeem until served (or expired), release, and again. Redeem and release send the token's
+-- claim. Takes refused for the caller's address (429) are counted and reported at the end.
+local threads = {}
+setup = function(thread) table.insert(threads, thread) end
+refused = 0
 local state, body = "take", nil
 local json = {["Content-Type"] = "application/json"}
 request = function()
@@ -47,9 +59,11 @@ response = function(status, headers, text)
   if state == "take" then
     if status == 201 then
       local token = text:match('"token":%s*"(%w+)"')
-      local ticket = text:match('"ticket":%s*(%d+)')
-      body = string.format('{"token": "%s", "ticket": %s}', token, ticket)
+      local claim = text:match('"claim":%s*"([%w_-]+)"')
+      body = string.format('{"token": "%s", "claim": "%s"}', token, claim)
       state = "redeem"
+    elseif status == 429 then
+      refused = refused + 1
     end
   elseif state == "redeem" then
     if status == 200 then state = "release" elseif status ~= 409 then state = "take" end
@@ -57,13 +71,63 @@ response = function(status, headers, text)
     state = "take"
   end
 end
+done = function()
+  local total = 0
+  for _, thread in ipairs(threads) do total = total + thread:get("refused") end
+  io.write(string.format("Takes refused for their address: %d\n", total))
+end
 """
 
 
-def throughput(base: str, mode: str, clients: int, seconds: float) -> float:
+# Preloaded into wrk: every IPv4 connect() binds its socket first to the next of SOURCE_COUNT
+# loopback addresses from SOURCE_FIRST, so each of wrk's connections is its own client address.
+SOURCE_SHIM = r"""
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <dlfcn.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+
+static unsigned next_source;
+
+int connect(int fd, const struct sockaddr *to, socklen_t size) {
+    static int (*real_connect)(int, const struct sockaddr *, socklen_t);
+    const char *first = getenv("SOURCE_FIRST"), *count = getenv("SOURCE_COUNT");
+    if (!real_connect) real_connect = dlsym(RTLD_NEXT, "connect");
+    if (to->sa_family == AF_INET && first && count) {
+        unsigned n = __atomic_fetch_add(&next_source, 1, __ATOMIC_RELAXED) % atoi(count);
+        struct sockaddr_in from = {.sin_family = AF_INET};
+        from.sin_addr.s_addr = htonl(ntohl(inet_addr(first)) + n);
+        bind(fd, (const struct sockaddr *)&from, sizeof from);
+    }
+    return real_connect(fd, to, size);
+}
+"""
+#: wrk's connections come from 127.0.1.1 and the addresses after it, one each.
+SOURCE_FIRST = "127.0.1.1"
+
+
+def source_shim(folder: str) -> Path:
+    """The compiled ``connect()`` wrapper (gcc), for LD_PRELOAD."""
+    source, shim = Path(folder) / "source_shim.c", Path(folder) / "source_shim.so"
+    source.write_text(SOURCE_SHIM)
+    gcc = ["gcc", "-shared", "-fPIC", "-O2", "-o", str(shim), str(source), "-ldl"]
+    subprocess.run(gcc, check=True)
+    return shim
+
+
+def throughput(base: str, mode: str, clients: int, seconds: float, shim: Path) -> float:
     """Requests per second of ``clients`` keep-alive clients driven by wrk (C, event loop),
-    so that the load generator takes little of the 2 cores the server is measured on."""
+    so that the load generator takes little of the 2 cores the server is measured on; each
+    client connects from its own loopback address."""
     command = ["wrk", f"-t{clients}", f"-c{clients}", f"-d{seconds:g}s"]
+    env = {
+        **os.environ,
+        "LD_PRELOAD": str(shim),
+        "SOURCE_FIRST": SOURCE_FIRST,
+        "SOURCE_COUNT": str(clients),
+    }
     with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
         if mode == "queue":
             script.write(WRK_QUEUE_SCRIPT)
@@ -71,10 +135,13 @@ def throughput(base: str, mode: str, clients: int, seconds: float) -> float:
             command += ["-s", script.name, f"{base}/queue/tokens"]
         else:
             command.append(f"{base}/healthz")
-        report = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+        report = subprocess.run(command, capture_output=True, text=True, check=True, env=env).stdout
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", report)
     if errors and mode == "hello":
         raise RuntimeError(f"reference endpoint answered errors:\n{report}")
+    refused = re.search(r"Takes refused for their address: (\d+)", report)
+    if mode == "queue" and (refused is None or int(refused[1]) > 0):
+        raise RuntimeError(f"takes were refused for their address (429):\n{report}")
     return float(re.search(r"Requests/sec:\s+([\d.]+)", report).group(1))  # type: ignore[union-attr]
 
 
@@ -119,15 +186,37 @@ def fan_out(base: str, viewers: int, events: int, processes: int = 4) -> list[fl
     for _ in range(viewers):
         ready.get(timeout=60)  # every viewer connected
     sent: dict[str, float] = {}
-    session = requests.Session()
-    for _ in range(events):
+    sessions = [session_from(f"127.0.2.{n + 1}") for n in range(events // 2 + 1)]  # 2 takes each
+    for session in sessions:  # connected before the clock runs: keep-alive, as before
+        session.get(f"{base}/healthz", timeout=30)
+    for n in range(events):
         before = time.time()
-        sent[session.post(f"{base}/queue/tokens", timeout=30).json()["token"]] = before
+        taken = sessions[n // 2].post(f"{base}/queue/tokens", timeout=30).json()
+        sent[taken["token"]] = before
         time.sleep(0.05)
     arrivals = [pair for _ in procs for pair in out.get(timeout=120)]
     for proc in procs:
         proc.join()
     return [(when - sent[token]) * 1000 for token, when in arrivals]
+
+
+class SourceAddressAdapter(HTTPAdapter):
+    """Connections made from a chosen local address."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **options: Any) -> None:
+        options["source_address"] = (self.source, 0)
+        super().init_poolmanager(*args, **options)
+
+
+def session_from(address: str) -> requests.Session:
+    """A keep-alive session whose requests come from ``address`` (127.x.y.z)."""
+    session = requests.Session()
+    session.mount("http://", SourceAddressAdapter(address))
+    return session
 
 
 def pct(values: list[float], q: float) -> float:
@@ -169,7 +258,7 @@ def stop_api(api: subprocess.Popen[bytes]) -> None:
 
 
 def measure_ratios(
-    tmp: str, server: RedisServer, transport: str, args: argparse.Namespace
+    tmp: str, server: RedisServer, transport: str, args: argparse.Namespace, shim: Path
 ) -> list[tuple[float, float]]:
     """``--rounds`` pairs (reference, queue) of requests/s, alternating, on one API."""
     url = server.unix_url if transport == "unix" else server.url
@@ -178,8 +267,8 @@ def measure_ratios(
         pairs = []
         for _ in range(args.rounds):
             redis.Redis.from_url(server.url).flushall()
-            hello = throughput(base, "hello", args.clients, args.seconds)
-            queue = throughput(base, "queue", args.clients, args.seconds)
+            hello = throughput(base, "hello", args.clients, args.seconds, shim)
+            queue = throughput(base, "queue", args.clients, args.seconds, shim)
             pairs.append((hello, queue))
         return pairs
     finally:
@@ -197,8 +286,12 @@ def main() -> int:
     if shutil.which("wrk") is None:
         print("turn_queue bench needs wrk: run `make system-deps` (apt-get install wrk)")
         return 1
+    if shutil.which("gcc") is None:
+        print("turn_queue bench needs gcc, to give wrk's connections their own addresses")
+        return 1
     # a short folder: a Unix socket's path must stay under ~100 characters
     with tempfile.TemporaryDirectory(dir="/tmp", prefix="ymq") as tmp:
+        shim = source_shim(tmp)
         server = RedisServer(Path(tmp) / "redis", unix_socket=True).start()
         try:
             print(
@@ -206,7 +299,7 @@ def main() -> int:
                 f"{args.rounds} rounds of {args.seconds:g} s:"
             )
             for transport in ("tcp", "unix"):
-                pairs = measure_ratios(tmp, server, transport, args)
+                pairs = measure_ratios(tmp, server, transport, args, shim)
                 ratios = sorted(queue / hello for hello, queue in pairs)
                 shown = ", ".join(f"{hello:.0f}/{queue:.0f}" for hello, queue in pairs)
                 print(
