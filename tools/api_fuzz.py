@@ -5,9 +5,11 @@ fresh SQLite database under a temporary folder, migrated), then the API itself w
 command Compose and ``make run`` use, behind access tokens (the admin token goes to
 schemathesis as a header). Every documented operation is then fuzzed, except the event
 streams (they never end), with these checks: no 5xx, statuses, content types and bodies as
-documented, schema-violating input refused with 4xx, and operations that need a token refused
-without one. Exits with schemathesis's status (0: no failures); the API's log is printed when
-something failed.
+documented, schema-violating input refused with 4xx, operations that need a token refused
+without one, and (``tools/api_fuzz_checks.py``) every answer ``nosniff`` and every page under
+its Content-Security-Policy, never framed. The pages and files outside the document (``/docs``,
+the dashboard's static files) are checked for the same headers first. Exits with
+schemathesis's status (0: no failures); the API's log is printed when something failed.
 
     .venv/bin/python tools/api_fuzz.py [--max-examples N] [--seed S] [-- schemathesis args]
 """
@@ -35,6 +37,10 @@ SCHEMATHESIS = str(Path(PYTHON).with_name("schemathesis"))
 REPO = Path(__file__).resolve().parent.parent
 #: Streams that never end: nothing to check in a finite response.
 STREAMS = ("/jobs/events", "/queue/events", "/files/events")
+#: Our own checks of every answer (registered with schemathesis by this file).
+OWN_CHECKS = Path(__file__).with_name("api_fuzz_checks.py")
+#: Pages and files that are not API operations (so not in the document), checked directly.
+PAGES = ("/docs", "/queue/", "/static/dashboard.css", "/static/js/main.js")
 CHECKS = (
     "not_a_server_error",
     "status_code_conformance",
@@ -42,6 +48,8 @@ CHECKS = (
     "response_schema_conformance",
     "negative_data_rejection",
     "ignored_auth",
+    "answers_are_never_sniffed",
+    "pages_carry_their_content_security_policy",
 )
 #: Links are the documented ones plus those found by analysing the schema; links inferred
 #: from URLs in answers are off, as they lead to the streams (the index lists every URL).
@@ -147,6 +155,21 @@ def schemathesis_command(
     return command + list(args.extra)
 
 
+def page_header_problems(base: str) -> list[str]:
+    """What is missing from the headers of :data:`PAGES` and of the dashboard (empty: none)."""
+    problems = []
+    for path in (*PAGES, "/"):
+        request = urllib.request.Request(base + path, headers={"Accept": "text/html"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            headers = response.headers
+        if headers.get("X-Content-Type-Options") != "nosniff":
+            problems.append(f"{path}: no X-Content-Type-Options: nosniff")
+        policy = headers.get("Content-Security-Policy") or ""
+        if "frame-ancestors 'none'" not in policy or "unsafe-inline" in policy:
+            problems.append(f"{path}: Content-Security-Policy {policy!r}")
+    return problems
+
+
 def api_env(folder: Path, redis_url: str, admin_token: str) -> dict[str, str]:
     """The API's environment: this one's minus YARDMASTER_*, plus the fuzzing settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("YARDMASTER_")}
@@ -183,11 +206,15 @@ def fuzz(args: argparse.Namespace, folder: Path, redis_url: str) -> int:
         )
         try:
             wait_ready(base, api)
+            for problem in (problems := page_header_problems(base)):
+                print(f"page headers: {problem}")
             config = folder / "schemathesis.toml"
             config.write_text(CONFIG)
             command = schemathesis_command(base, admin_token, args, config)
             # run in the temporary folder: schemathesis keeps its cache (.schemathesis/) there
-            status = subprocess.run(command, check=False, cwd=folder).returncode
+            hooks = {**os.environ, "SCHEMATHESIS_HOOKS": str(OWN_CHECKS)}
+            status = subprocess.run(command, check=False, cwd=folder, env=hooks).returncode
+            status = status or (1 if problems else 0)
         finally:
             api.terminate()
             api.wait(timeout=30)

@@ -426,6 +426,7 @@ class WhoAmI(BaseModel):
 class SignedUrlBody(BaseModel):
     path: str = Field(
         max_length=2048,
+        pattern=r'^/([!"$-.0-~][!"$-~]*)?$',  # as signing.checked_target: printable, no #
         description="a path and query on this server to GET, percent-encoded, such as "
         "/jobs/<id>/result or /jobs/events?job=<id>",
         examples=["/jobs/events"],
