@@ -4,7 +4,10 @@ with the first bad line and a plain reason (never a parser's or a database's wor
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from yardmaster.report_worker.core.csv_rows import read_frame, read_rows
 from yardmaster.report_worker.core.import_rows import (
     duplicate_keys_message,
     lines_holding,
@@ -93,3 +96,34 @@ def test_the_lines_of_a_repeated_key_are_found_and_named() -> None:
         " (a store has one time zone)",
         5,
     )
+
+
+FIELD = st.text(
+    st.characters(blacklist_characters='",\r\n', blacklist_categories=("Cs",), min_codepoint=1)
+)
+
+
+@given(st.lists(st.tuples(FIELD, FIELD, FIELD) | st.just(()), max_size=30))
+def test_the_fast_reading_of_lines_without_quotes_is_the_csv_modules(
+    rows: list[tuple[str, ...]],
+) -> None:
+    lines = [",".join(row) + "\n" for row in rows]
+
+    fast = read_frame(lines, 2, 3)
+    numbers, exact = read_rows(lines, 2, 3)
+
+    assert fast.index.tolist() == numbers
+    assert fast.to_numpy().tolist() == exact
+
+
+def test_a_line_of_spaces_is_a_line_with_one_field_not_a_blank_line() -> None:
+    assert "line 3: 1 field, expected 3" in str(refusal(POLL, b"   \n"))
+
+
+def test_a_header_may_repeat_a_column_the_table_does_not_use() -> None:
+    header = [*HEADER, "note", "note"]
+    line = POLL.replace(b"\n", b",a,b\n")
+
+    frame = parse_chunk(ImportTable.STORE_STATUS, header, [line], COLUMNS, 2)
+
+    assert frame["store_id"].tolist() == ["4711"]

@@ -53,9 +53,10 @@ def escape_text(values: pd.Series) -> pd.Series:
 
 def unescape_text(values: pd.Series) -> pd.Series:
     """:func:`unescape_cell` applied to a column of text (vectorised; missing values stay)."""
-    quoted = (values.str[:1] == QUOTE) & values.str[1:2].isin(ESCAPED_FIRST)
+    quoted = values.str.startswith(QUOTE)
     if not quoted.any():
         return values
+    quoted &= values.str[1:2].isin(ESCAPED_FIRST)
     unescaped = values.copy()
     unescaped[quoted] = values[quoted].str[1:]
     return unescaped

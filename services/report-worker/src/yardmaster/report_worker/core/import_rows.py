@@ -12,8 +12,8 @@ from collections.abc import Callable, Collection, Iterable
 
 import pandas as pd
 
-from yardmaster.report_worker.core.cell_escape import unescape_cell, unescape_text
-from yardmaster.report_worker.core.csv_rows import decode_lines, read_rows
+from yardmaster.report_worker.core.cell_escape import QUOTE, unescape_cell, unescape_text
+from yardmaster.report_worker.core.csv_rows import decode_lines, read_frame
 from yardmaster.report_worker.errors import BadInputError
 from yardmaster.shared.imports import ImportTable
 
@@ -38,17 +38,13 @@ def parse_chunk(
     Raises :class:`BadInputError` for the first line that is not CSV with the header's
     fields, or listing the first lines whose values the table cannot hold.
     """
-    numbers, rows = read_rows(decode_lines(lines, first_line), first_line, len(header))
-    cells = list(zip(*rows, strict=True)) if rows else [()] * len(header)
+    text = decode_lines(lines, first_line)
+    fields = read_frame(text, first_line, len(header))
     frame = pd.DataFrame(
-        {
-            column: unescape_text(
-                pd.Series(cells[header.index(name)], index=numbers, dtype=object).str.strip()
-            )
-            for column, name in columns.items()
-        },
-        index=pd.Index(numbers, dtype="int64"),
+        {column: fields[header.index(name)].str.strip() for column, name in columns.items()}
     )
+    if any(QUOTE in line for line in text):  # else nothing to unescape (the usual chunk)
+        frame = frame.apply(unescape_text)
     problems = _VALIDATORS[table](frame)
     if problems:
         shown = "; ".join(f"line {n}: {why}" for n, why in problems[:ERRORS_SHOWN])
