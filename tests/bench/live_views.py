@@ -43,7 +43,7 @@ import threading
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -174,13 +174,19 @@ async def fresh_call(port: int, path: str, source: str = PROBE) -> Answer:
         await close(writer)
 
 
+def takers(count: int, group: int) -> list[str]:
+    """Loopback addresses for ``count`` takes, 5 each: an address may hold only a few
+    waiting tokens (YARDMASTER_QUEUE_TOKENS_PER_ADDRESS, 5 by default)."""
+    return [f"127.5.{group}.{n + 1}" for n in range((count + 4) // 5)]
+
+
 class BlockingClient:
     """HTTP/1.1 from a thread with blocking sockets (one keep-alive connection, or a fresh
     one per request): its timings leave out the event loop's own delays, as the thread waits
     in ``recv`` without the GIL and needs it back only for microseconds."""
 
-    def __init__(self, port: int, fresh: bool) -> None:
-        self.port, self.fresh = port, fresh
+    def __init__(self, port: int, fresh: bool, source: str = PROBE) -> None:
+        self.port, self.fresh, self.source = port, fresh, source
         self.sock: socket.socket | None = None
         self.extra = "Connection: close\r\n" if fresh else ""
 
@@ -190,7 +196,7 @@ class BlockingClient:
         try:
             if self.sock is None:
                 self.sock = socket.create_connection(
-                    (HOST, self.port), timeout=30, source_address=(PROBE, 0)
+                    (HOST, self.port), timeout=30, source_address=(self.source, 0)
                 )
             self.sock.sendall(request_bytes(method, path, extra=self.extra))
             status, closing = self._read()
@@ -234,17 +240,24 @@ def series(
     count: int = 0,
     until: threading.Event | None = None,
     pause: float = 0.0,
+    sources: Sequence[str] = (PROBE,),
 ) -> list[tuple[float, int]]:
     """``count`` requests one after the other, or as many as fit until ``until`` is set
-    (``pause`` seconds apart), timed; run it in a thread (:func:`asyncio.to_thread`)."""
-    client = BlockingClient(port, fresh)
+    (``pause`` seconds apart), timed; run it in a thread (:func:`asyncio.to_thread`). With
+    several ``sources``, the requests take turns over one client from each (connected by an
+    untimed ``/healthz`` first when keep-alive)."""
+    clients = [BlockingClient(port, fresh, source) for source in sources]
+    if len(clients) > 1 and not fresh:
+        for client in clients:
+            client.timed("GET", "/healthz")
     samples: list[tuple[float, int]] = []
     try:
         while (until is None and len(samples) < count) or (until and not until.is_set()):
-            samples.append(client.timed(method, path))
+            samples.append(clients[len(samples) % len(clients)].timed(method, path))
             time.sleep(pause)
     finally:
-        client.close()
+        for client in clients:
+            client.close()
     return samples
 
 
@@ -442,11 +455,14 @@ async def warm_up(port: int) -> list[Viewer]:
 async def fan_out(port: int, viewers: list[Viewer], deliveries: Deliveries, events: int) -> Row:
     """Single takes, one at a time: delay from sending each POST to its ``append`` event at
     each queue viewer open now."""
-    client = Client(port)
+    clients = [Client(port, source) for source in takers(events, 1)]
+    for client in clients:  # connected before the clock runs
+        await client.call("GET", "/healthz")
     watching = [v for v in viewers if v.path == QUEUE and v.streaming]
     sent: list[tuple[str, float]] = []
     try:
-        for _ in range(events):
+        for n in range(events):
+            client = clients[n // 5]
             before = time.perf_counter()
             token = json.loads((await client.call("POST", "/queue/tokens")).body)["token"]
             sent.append((token, before))
@@ -457,7 +473,8 @@ async def fan_out(port: int, viewers: list[Viewer], deliveries: Deliveries, even
                 await asyncio.sleep(0.005)
             await asyncio.sleep(0.1)
     finally:
-        await client.close()
+        for client in clients:
+            await client.close()
     ms = [
         (t - before) * 1000
         for token, before in sent
@@ -563,7 +580,10 @@ async def while_held(
     }
     rows = []
     for label, (method, path, fresh, count, limit) in probes.items():
-        samples = await asyncio.to_thread(series, port, method, path, fresh=fresh, count=count)
+        sources = takers(count, 0) if path == "/queue/tokens" else (PROBE,)
+        samples = await asyncio.to_thread(
+            series, port, method, path, fresh=fresh, count=count, sources=sources
+        )
         rows.append(latency_row(f"{label}, viewers held", samples, limit))
     rows.append(await fan_out(port, viewers, deliveries, scale.events))
     return rows
