@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv as csv_module
 import datetime as dt
+import io
 import random
 import re
 from collections.abc import Callable
@@ -322,6 +324,37 @@ def test_no_page_breaks_its_content_security_policy(base: str, page: Page) -> No
 
     assert violations == []
     assert not page.errors  # type: ignore[attr-defined]
+
+
+def test_the_report_table_reads_quoted_and_spreadsheet_safe_store_ids_back_as_they_were(
+    base: str, page: Page
+) -> None:
+    page.goto(base + "/")
+    written = io.StringIO()  # as the report worker writes it: csv's quoting, escaped ids
+    csv_module.writer(written).writerows(
+        [
+            ["store_id", "uptime_last_hour", "downtime_last_week"],
+            ['\'=HYPERLINK("http://evil.example")', 1.5, -2],
+            ['a, "b"\nc', 60, 19.25],
+            ["''quoted", 0, 0],
+            ["'plain", 1, 2],
+        ]
+    )
+    csv = written.getvalue()
+
+    parsed = page.evaluate(
+        """async (csv) => (await import("/static/js/reports.js")).parseCsv(csv)""", csv
+    )
+
+    assert parsed == {
+        "header": ["store_id", "uptime_last_hour", "downtime_last_week"],
+        "rows": [
+            ['=HYPERLINK("http://evil.example")', 1.5, -2],  # shown as text, never evaluated
+            ['a, "b"\nc', 60, 19.25],
+            ["'quoted", 0, 0],
+            ["'plain", 1, 2],  # a quote before an ordinary character was never an escape
+        ],
+    }
 
 
 def test_the_dashboard_fits_a_phone_screen(

@@ -33,13 +33,42 @@ function render() {
   if (watched && jobs.get(watched)?.state === "finished") { const id = watched; watched = null; show(id); }
 }
 
-/** Parse the report's CSV (plain numbers and ids: no quoting is needed). */
+/** The CSV's records as arrays of cells (RFC 4180: quoted cells may hold commas, quotes and
+ * line breaks). */
+export function csvRecords(text) {
+  const records = [];
+  let record = [], cell = "", quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (quoted) {
+      if (c !== '"') cell += c;
+      else if (text[i + 1] === '"') { cell += '"'; i++; }
+      else quoted = false;
+    } else if (c === '"') quoted = true;
+    else if (c === ",") { record.push(cell); cell = ""; }
+    else if (c === "\n" || c === "\r") {
+      if (c === "\r" && text[i + 1] === "\n") i++;
+      record.push(cell); records.push(record); record = []; cell = "";
+    } else cell += c;
+  }
+  if (cell !== "" || record.length) { record.push(cell); records.push(record); }
+  return records;
+}
+
+/** A cell as it was before the platform made it spreadsheet-safe: one leading ' goes when a
+ * character a spreadsheet evaluates (or another ') follows it (the README's rule). */
+export function unescapeCell(cell) {
+  return cell[0] === "'" && "=+-@\t\r'".includes(cell[1] ?? "x") ? cell.slice(1) : cell;
+}
+
+/** Parse the report's CSV: the header, and rows of the store id (as text) and numbers. */
 export function parseCsv(text) {
-  const lines = text.trim().split(/\r?\n/);
-  const header = lines[0].split(",");
-  const rows = lines.slice(1).map((line) => line.split(",").map((cell, i) =>
-    (i === 0 || cell === "" || Number.isNaN(Number(cell)) ? cell : Number(cell))));
-  return { header, rows };
+  const [header, ...rows] = csvRecords(text.trim());
+  return {
+    header,
+    rows: rows.map((cells) => cells.map((cell, i) =>
+      (i === 0 ? unescapeCell(cell) : cell === "" || Number.isNaN(Number(cell)) ? cell : Number(cell)))),
+  };
 }
 
 async function show(id) {
