@@ -22,6 +22,9 @@ def heartbeat_key(service: str, instance: str) -> str:
 
 #: Pub/sub channel of every job's state and progress changes (JSON job views).
 JOB_EVENTS = PREFIX + "jobs:events"
+#: Pub/sub channel of customers just deactivated (``{"customer_id": N}``, published once the
+#: deactivation committed): every API process ends the live streams that speak for them.
+CUSTOMER_DEACTIVATIONS = PREFIX + "customers:deactivated"
 #: Pub/sub channel of control messages to the worker running one job (pause, stop, preempt).
 JOB_CONTROL = PREFIX + "job:{job_id}:control"
 #: Lease of the attempt running a job: "<attempt>:<worker>", renewed while the work lives.

@@ -39,6 +39,7 @@ from werkzeug.exceptions import BadRequest
 from yardmaster.api import schemas
 from yardmaster.api.arguments import page_link, whole_number_arg
 from yardmaster.api.auth import current_principal
+from yardmaster.api.live.revocation import announce_deactivated
 from yardmaster.api.openapi import customer_links, document, site_links
 from yardmaster.api.problems import problem
 from yardmaster.api.resources import resources
@@ -723,22 +724,30 @@ class ActivityChange:
 
     held: list[str] = field(default_factory=list)
     released: list[str] = field(default_factory=list)
+    deactivated: int | None = None  # the customer, when this change deactivated it
 
     def follow(
         self, holds: Holds, connection: Connection, customer: Customer, was_active: bool
     ) -> None:
         """Hold or release the customer's jobs in the transaction that changed it."""
-        self.held, self.released = [], []  # the transaction may be run twice
+        self.held, self.released, self.deactivated = [], [], None  # it may be run twice
         if was_active and not customer.is_active:
             self.held = holds.hold_waiting(connection, customer.id)
+            self.deactivated = customer.id
         elif customer.is_active and not was_active:
             self.released = holds.release(connection, str(customer.id))
 
     def carry_out(self, store: JobStore) -> None:
-        """Take held jobs' segments off the queues; enqueue released jobs in their order.
-        Redis away: the reaper enqueues released jobs later, and held jobs' segments are
+        """End the deactivated customer's live streams; take held jobs' segments off the
+        queues; enqueue released jobs in their order. Redis away: streams end when their
+        relay is back, the reaper enqueues released jobs later, and held jobs' segments are
         skipped by the version they carry."""
         client = resources().redis
+        if self.deactivated is not None:
+            try:
+                announce_deactivated(client, self.deactivated)
+            except RedisError as exc:
+                current_app.logger.warning("customer deactivated; streams not told (%s)", exc)
         try:
             park_held(store, client, self.held)
             enqueue_released(store, client, self.released)

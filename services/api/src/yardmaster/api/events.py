@@ -16,15 +16,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, request
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from yardmaster.api import schemas
-from yardmaster.api.auth import owner_scope
+from yardmaster.api.auth import current_principal, owner_scope
 from yardmaster.api.live.channel import Outage, Restored
 from yardmaster.api.live.hub import FullError
 from yardmaster.api.live.registry import LiveChannel, add_channel, hub
+from yardmaster.api.live.revocation import Speaker, decode_deactivated
 from yardmaster.api.live.sse import LAGGED, Feed, Stream, frame, refused, unavailable
 from yardmaster.api.openapi import EVENT_STREAM, document
 from yardmaster.api.resources import resources
@@ -59,7 +60,11 @@ def decode_job_event(raw: bytes | str) -> JobEvent:
 def register(app: Flask) -> None:
     """Relay job events to the live views of ``app``."""
     app.register_blueprint(blueprint)
-    add_channel(app, LiveChannel(keys.JOB_EVENTS, {keys.JOB_EVENTS: decode_job_event}))
+    sources = {
+        keys.JOB_EVENTS: decode_job_event,
+        keys.CUSTOMER_DEACTIVATIONS: decode_deactivated,  # a customer's streams end
+    }
+    add_channel(app, LiveChannel(keys.JOB_EVENTS, sources))
 
 
 @blueprint.get("/jobs/events")
@@ -73,10 +78,12 @@ def register(app: Flask) -> None:
 def job_events() -> Response:
     """Stream ``event: job`` messages (``data`` = the job's JSON); ``?job=<id>`` for one job.
 
-    A customer's stream carries its own jobs only. With ``Last-Event-ID`` (a job's
+    A customer's stream carries its own jobs only, and ends with an ``ended`` event
+    (``{"reason"}``) when the customer is deactivated. With ``Last-Event-ID`` (a job's
     ``updated_at``), the jobs changed since then come first. ``503`` with ``Retry-After`` when
     this server holds all the streams it may, or as many from the caller's address."""
     only, owner = request.args.get("job"), owner_scope()
+    speaker = Speaker.of(current_principal(), resources().engine)
     live = hub()
     try:
         release = live.admit(keys.JOB_EVENTS, request.remote_addr or "unknown")
@@ -85,6 +92,9 @@ def job_events() -> Response:
     channel = live.channels[keys.JOB_EVENTS]
     position = channel.position
     try:
+        if speaker.is_deactivated():  # since the access check: its message may be missed
+            release()
+            return speaker.refusal()
         opening = _resumed(request.headers.get("Last-Event-ID"), only, owner)
     except SQLAlchemyError:
         release()
@@ -93,17 +103,19 @@ def job_events() -> Response:
         release()  # never leave the slot counted
         raise
     keepalive = current_app.config["SETTINGS"].stream_keepalive
-    view = _JobView(only, owner)
-    feed = Feed(channel, position, opening, view.render, keepalive, stopping)
+    view = _JobView(only, owner, speaker.engine)
+    feed = Feed(channel, position, opening, view.render, keepalive, stopping, speaker.ends_at)
     return Stream(feed, release).response()
 
 
 @dataclass
 class _JobView:
-    """What one stream shows: every job, or one, of every owner, or one."""
+    """What one stream shows: every job, or one, of every owner, or one. It reads the
+    database with ``engine`` (a stream is written after its request's context is gone)."""
 
     only: str | None
     owner: str | None
+    engine: Engine
 
     def shows(self, job_id: str, owner: str | None) -> bool:
         return (self.only is None or job_id == self.only) and (
@@ -114,7 +126,7 @@ class _JobView:
         if isinstance(item, JobEvent):
             return (item.text,) if self.shows(item.id, item.owner) else ()
         if isinstance(item, Restored):
-            jobs = item.once("jobs", lambda: _changed_jobs(_aware(item.since)))
+            jobs = item.once("jobs", lambda: _changed_jobs(self.engine, _aware(item.since)))
             return [j.text for j in jobs if self.shows(j.id, j.owner)]
         if isinstance(item, Outage):
             return (": Redis unreachable; changes resume when it is back\n\n",)
@@ -131,8 +143,9 @@ def _resumed(last_event_id: str | None, only: str | None, owner: str | None) -> 
         since = dt.datetime.fromisoformat(last_event_id.replace("Z", "+00:00"))
     except ValueError:
         return []
-    view = _JobView(only, owner)
-    return [j.text for j in _changed_jobs(_aware(since)) if view.shows(j.id, j.owner)]
+    view = _JobView(only, owner, resources().engine)
+    changed = _changed_jobs(view.engine, _aware(since))
+    return [j.text for j in changed if view.shows(j.id, j.owner)]
 
 
 def _aware(moment: dt.datetime | float) -> dt.datetime:
@@ -141,7 +154,7 @@ def _aware(moment: dt.datetime | float) -> dt.datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
-def _changed_jobs(since: dt.datetime) -> Sequence[JobEvent]:
+def _changed_jobs(engine: Engine, since: dt.datetime) -> Sequence[JobEvent]:
     """Jobs whose ``updated_at`` is ``since`` or later, oldest change first."""
     query = (
         select(Job)
@@ -149,6 +162,6 @@ def _changed_jobs(since: dt.datetime) -> Sequence[JobEvent]:
         .order_by(Job.updated_at.desc())
         .limit(CATCH_UP_LIMIT)
     )
-    with Session(resources().engine) as session:
+    with Session(engine) as session:
         jobs = list(session.scalars(query))
     return [decode_job_event(json.dumps(job_view(job))) for job in reversed(jobs)]

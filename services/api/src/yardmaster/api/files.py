@@ -16,9 +16,11 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from yardmaster.api import schemas
 from yardmaster.api.arguments import MAX_WHOLE, whole_number
+from yardmaster.api.auth import current_principal
 from yardmaster.api.live.channel import Outage, Restored
 from yardmaster.api.live.hub import FullError, Hub
 from yardmaster.api.live.registry import LiveChannel, add_channel, hub
+from yardmaster.api.live.revocation import Speaker, decode_deactivated
 from yardmaster.api.live.sse import LAGGED, Feed, Stream, frame, refused, unavailable
 from yardmaster.api.openapi import EVENT_STREAM, document
 from yardmaster.api.problems import problem
@@ -129,7 +131,9 @@ def file_events() -> Response:
     /files/arriving``) and ``resync`` (changes were missed: reload the lists).
 
     ``503`` with ``Retry-After`` when this server holds all the streams it may, or as many
-    from the caller's address."""
+    from the caller's address. A customer's stream ends with an ``ended`` event
+    (``{"reason"}``) when the customer is deactivated."""
+    speaker = Speaker.of(current_principal(), resources().engine)
     live = hub()
     try:
         release = live.admit(CHANNEL, request.remote_addr or "unknown")
@@ -139,6 +143,9 @@ def file_events() -> Response:
     position = channel.position
     settings = current_app.config["SETTINGS"]
     try:
+        if speaker.is_deactivated():  # since the access check: its message may be missed
+            release()
+            return speaker.refusal()
         opening = _snapshot(resources().redis, settings.bucket, resources().engine)
     except (RedisError, SQLAlchemyError) as exc:
         release()
@@ -147,7 +154,8 @@ def file_events() -> Response:
         release()  # never leave the slot counted
         raise
     view = _FilesView(settings.bucket, resources())
-    feed = Feed(channel, position, [opening], view.render, settings.stream_keepalive, stopping)
+    keepalive = settings.stream_keepalive
+    feed = Feed(channel, position, [opening], view.render, keepalive, stopping, speaker.ends_at)
     return Stream(feed, release).response()
 
 
@@ -238,5 +246,9 @@ def _watch_the_bucket(live: Hub) -> Callable[[], object]:
 def register(app: Flask) -> None:
     """The file pipeline's endpoints, and its changes relayed to live views."""
     app.register_blueprint(blueprint)
-    sources = {keys.PROCESS_EVENTS: decode_process_event, keys.FILE_EVENTS: decode_file_event}
+    sources = {
+        keys.PROCESS_EVENTS: decode_process_event,
+        keys.FILE_EVENTS: decode_file_event,
+        keys.CUSTOMER_DEACTIVATIONS: decode_deactivated,  # a customer's streams end
+    }
     add_channel(app, LiveChannel(CHANNEL, sources, periodic=_watch_the_bucket))

@@ -74,13 +74,14 @@ class Source:
 
 
 class Hub:
-    """One process's subscription to every ``sources`` channel (by Redis channel name),
-    relayed to its streams; a message that cannot be decoded is dropped (and logged)."""
+    """One process's subscription to every ``sources`` channel (by Redis channel name: the
+    sources it feeds, often one), relayed to its streams; a message that cannot be decoded is
+    dropped (and logged)."""
 
     def __init__(
         self,
         client: redis.Redis,
-        sources: dict[str, Source],
+        sources: dict[str, list[Source]],
         limits: Limits,
         stopping: Callable[[], bool],
     ) -> None:
@@ -88,7 +89,7 @@ class Hub:
         self._closed = False
         self._sources = sources
         self.channels: dict[str, Channel[Any]] = {
-            source.into: Channel(source.into) for source in sources.values()
+            source.into: Channel(source.into) for fed in sources.values() for source in fed
         }
         self._watching: Counter[str] = Counter()  # channel -> open streams
         self._by_address: Counter[str] = Counter()
@@ -224,16 +225,14 @@ class Hub:
             return
         name = message["channel"]
         name = name.decode() if isinstance(name, bytes) else str(name)
-        source = self._sources.get(name)
-        if source is None:
-            return
-        try:
-            item = source.decode(message["data"])
-        except (ValueError, KeyError, TypeError) as exc:
-            log.warning("live views: dropped an undecodable message on %s (%s)", name, exc)
-            return
-        if item is not None:  # None: nothing any stream shows
-            self.channels[source.into].append(item)
+        for source in self._sources.get(name, ()):
+            try:
+                item = source.decode(message["data"])
+            except (ValueError, KeyError, TypeError) as exc:
+                log.warning("live views: dropped an undecodable message on %s (%s)", name, exc)
+                continue
+            if item is not None:  # None: nothing any stream shows
+                self.channels[source.into].append(item)
 
     def publish_local(self, channel: str, item: Any) -> None:
         """Append an item made in this process (not from Redis) to ``channel``."""

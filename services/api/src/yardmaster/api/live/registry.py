@@ -42,11 +42,10 @@ def hub() -> Hub:
         return existing
     settings: Settings = current_app.config["SETTINGS"]
     channels: list[LiveChannel] = current_app.extensions.get(EXTENSION + ".channels", [])
-    sources = {
-        redis_channel: Source(channel.name, decode)
-        for channel in channels
-        for redis_channel, decode in channel.sources.items()
-    }
+    sources: dict[str, list[Source]] = {}
+    for channel in channels:  # a Redis channel may feed several (customer deactivations)
+        for redis_channel, decode in channel.sources.items():
+            sources.setdefault(redis_channel, []).append(Source(channel.name, decode))
     limits = Limits(settings.streams_per_process, settings.streams_per_address)
     made = Hub(resources().redis, sources, limits, stopping)
     for channel in channels:

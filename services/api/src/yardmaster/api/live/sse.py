@@ -4,11 +4,13 @@ A stream opens with its retry hint and an opening picture, then follows a
 :class:`~.channel.Channel` from the position it had when the picture was taken (nothing is
 missed, and the render skips what the picture already shows). It sends a comment when it
 has been quiet for the keep-alive interval (proxies keep the connection, and a client that
-went away is noticed), and ends when the process stops.
+went away is noticed), and ends when the process stops, or after an ``ended`` event saying why
+when an item of its channel ends it (its customer was deactivated: :mod:`.revocation`).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator
@@ -41,6 +43,15 @@ def frame(event: str, data: str, event_id: str | int | None = None) -> str:
     return f"{head}event: {event}\ndata: {data}\n\n"
 
 
+def ended(reason: str) -> str:
+    """The last message of a stream the server ends: ``event: ended``, ``{"reason": ...}``."""
+    return frame("ended", json.dumps({"reason": reason}))
+
+
+def _never(_item: Any) -> str | None:
+    return None
+
+
 def refused(exc: FullError) -> Response:
     """``503`` with ``Retry-After``: no stream may open now."""
     response = problem(503, "Service Unavailable", f"no live stream now: {exc.reason}")
@@ -59,7 +70,8 @@ def unavailable(why: str, retry_after: int = 2) -> Response:
 class Feed:
     """What one stream sends: its ``opening`` picture, then what ``render`` makes of each item
     of ``channel`` after ``position`` (noted before the picture was taken), a keep-alive
-    after ``keepalive`` quiet seconds, until ``stopping()``."""
+    after ``keepalive`` quiet seconds, until ``stopping()`` or an item for which ``ends``
+    gives a reason (sent in a last ``ended`` event; nothing of that item or after it is)."""
 
     channel: Channel[Any]
     position: int
@@ -67,6 +79,7 @@ class Feed:
     render: Render
     keepalive: float
     stopping: Callable[[], bool]
+    ends: Callable[[Any], str | None] = _never
 
 
 class Stream:
@@ -100,11 +113,15 @@ class Stream:
         )
 
 
-def _rendered(read: Read[Any], render: Render) -> list[str]:
-    chunks = list(render(LAGGED)) if read.lagged else []
+def _rendered(read: Read[Any], feed: Feed) -> tuple[list[str], bool]:
+    """What to send of ``read``, and whether the stream ends after it."""
+    chunks = list(feed.render(LAGGED)) if read.lagged else []
     for item in read.items:
-        chunks.extend(render(item))
-    return chunks
+        if (reason := feed.ends(item)) is not None:
+            log.info("live stream ended: %s", reason)
+            return [*chunks, ended(reason)], True
+        chunks.extend(feed.render(item))
+    return chunks, read.closed
 
 
 def _follow(feed: Feed) -> Generator[str, None, None]:
@@ -115,7 +132,7 @@ def _follow(feed: Feed) -> Generator[str, None, None]:
         read = feed.channel.read(position, timeout=wait)
         position = read.position
         try:
-            chunks = _rendered(read, feed.render)
+            chunks, last = _rendered(read, feed)
         except (RedisError, SQLAlchemyError) as exc:  # a fresh picture cannot be made now
             log.warning("live stream ended: %s; its client reconnects", exc)
             return
@@ -125,5 +142,5 @@ def _follow(feed: Feed) -> Generator[str, None, None]:
         elif time.monotonic() - last_sent >= keepalive:
             yield ": keep-alive\n\n"
             last_sent = time.monotonic()
-        if read.closed:
+        if last:
             return
