@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import redis
 from browsing import screenshot, start_api
-from playwright.sync_api import Page, Request, expect
+from playwright.sync_api import Page, Request, Route, expect
 
 from e2e.stack import Start
 from support import eventually
@@ -164,3 +164,37 @@ def test_the_stream_parser_reads_events_however_the_bytes_are_split(base: str, p
         ],
         "retry": 3000,  # "retry: soon" is not a number: ignored
     }
+
+
+def test_a_stream_the_server_ends_saying_why_shows_that_reason_and_is_not_asked_again_soon(
+    base: str, page: Page
+) -> None:
+    page.goto(base + "/queue/")
+    ended = 'event: ended\ndata: {"reason": "customer 7 is deactivated"}\n\n'
+    asked: list[str] = []
+
+    def answer(route: Route) -> None:
+        asked.append(route.request.url)
+        route.fulfill(status=200, content_type="text/event-stream", body=ended)
+
+    page.route("**/jobs/events", answer)
+
+    shown = page.evaluate(
+        """async () => {
+          const { openStream, describe } = await import("/static/js/sse.js");
+          const statuses = [];
+          const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+          const onStatus = (status) => statuses.push(status);
+          const stream = openStream("/jobs/events", { onEvent: () => {}, onStatus });
+          for (let i = 0; i < 100 && statuses.length < 2; i++) await pause(50);
+          await pause(2500);  // a plain drop would be followed again after 2 s
+          stream.close();
+          return { states: statuses.map((s) => s.state), last: describe(statuses.at(-1)) };
+        }"""
+    )
+
+    assert shown == {
+        "states": ["live", "refused"],
+        "last": "Live view ended: customer 7 is deactivated; asking again in 10 s",
+    }
+    assert len(asked) == 1

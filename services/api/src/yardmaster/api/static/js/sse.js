@@ -56,11 +56,18 @@ function retryAfterSeconds(response) {
   return Number.isFinite(seconds) && seconds >= 0 ? seconds : BUSY_RETRY_S;
 }
 
+/** The reason an ``ended`` event gives (its data is ``{"reason": ...}``). */
+function endedReason(data) {
+  try { return JSON.parse(data).reason || "the server ended the stream"; }
+  catch (e) { return "the server ended the stream"; }
+}
+
 /** Follow ``url`` as an event stream until ``close()``: ``onEvent(name, data, id)`` for each
  * event, ``onStatus(status)`` when the stream goes live or cannot be had, with ``state``:
  * "live"; "reconnecting" (dropped or unreachable: again after the server's retry time);
  * "busy" (503: again after Retry-After, ``retryIn`` seconds, ``detail`` says why);
- * "refused" (401/403: ``status``, ``detail``; again after 10 s, in case access changes).
+ * "refused" (401/403: ``status``, ``detail``; or the server ended the stream with an ``ended``
+ * event, ``status`` "ended"; again after 10 s, in case access changes).
  * A reconnection sends the last event id seen as Last-Event-ID, so the server can resume. */
 export function openStream(url, { headers = {}, onEvent, onStatus = () => {} }) {
   const controller = new AbortController();
@@ -88,9 +95,16 @@ export function openStream(url, { headers = {}, onEvent, onStatus = () => {} }) 
       return retryMs;
     }
     onStatus({ state: "live" });
-    const parse = eventParser(deliver, (ms) => { retryMs = ms; });
+    let ended = null; // the server's reason when it ends the stream itself ("ended" event)
+    const parse = eventParser((name, data, id) => {
+      if (name === "ended") ended = endedReason(data); else deliver(name, data, id);
+    }, (ms) => { retryMs = ms; });
     const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
     for (let read = await reader.read(); !read.done; read = await reader.read()) parse(read.value);
+    if (ended !== null) { // said why: no use asking again soon (a reconnection says the same)
+      onStatus({ state: "refused", status: "ended", detail: ended });
+      return REFUSED_RETRY_MS;
+    }
     onStatus({ state: "reconnecting" });
     return retryMs;
   }
@@ -117,6 +131,9 @@ export function openStream(url, { headers = {}, onEvent, onStatus = () => {} }) 
 export function describe(status) {
   if (!status || status.state === "live") return "";
   if (status.state === "busy") return `Live view busy: ${status.detail}; retrying in ${status.retryIn} s`;
+  if (status.state === "refused" && status.status === "ended") {
+    return `Live view ended: ${status.detail}; asking again in ${REFUSED_RETRY_MS / 1000} s`;
+  }
   if (status.state === "refused") {
     return `Live view refused (${status.status}): ${status.detail}; retrying in ${REFUSED_RETRY_MS / 1000} s`;
   }
