@@ -9,7 +9,7 @@ from typing import Any
 
 from yardmaster.api import serving
 from yardmaster.api.metrics_dir import mark_worker_dead
-from yardmaster.api.shutdown import end_streams_on_sigterm
+from yardmaster.api.shutdown import end_streams_on_sigterm, keep_early_signals, replay_early_stop
 from yardmaster.shared import lifecycle
 from yardmaster.shared.logs import logging_config
 from yardmaster.shared.services import Service
@@ -64,6 +64,7 @@ def gunicorn_options(settings: Settings, host: str, port: int) -> dict[str, Any]
         "control_socket_disable": True,
         "worker_tmp_dir": "/dev/shm" if _has_dev_shm() else None,
         "child_exit": _child_exit,
+        "post_fork": keep_early_signals,
         "post_worker_init": _worker_started(f"http://{host}:{port}"),
     }
 
@@ -90,11 +91,15 @@ def within_open_files_limit(settings: Settings) -> Settings:
 
 
 def _worker_started(url: str) -> Callable[[Any], None]:
-    """gunicorn's ``post_worker_init`` hook: event streams end when a worker stops; the
-    first worker of the process says the API is ready (it accepts from here on)."""
+    """gunicorn's ``post_worker_init`` hook: event streams end when a worker stops (also
+    when it was asked to while booting); the first worker of the process says the API is
+    ready (it accepts from here on)."""
 
     def started(worker: Any) -> None:
         end_streams_on_sigterm(worker)
+        if replay_early_stop(getattr(worker, "early_signals", None)):
+            log.info("worker %s: asked to stop while it booted; stopping", worker.pid)
+            return
         if worker.age == 1:
             lifecycle.log_ready(log, "serving on %s", url)
 

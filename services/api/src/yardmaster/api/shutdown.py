@@ -9,6 +9,8 @@ Ctrl-C is not held up by open dashboards.
 
 from __future__ import annotations
 
+import contextlib
+import queue
 import signal
 import threading
 from types import FrameType
@@ -34,3 +36,30 @@ def end_streams_on_sigterm(worker: Any) -> None:
             previous(signum, frame)
 
     signal.signal(signal.SIGTERM, on_sigterm)
+
+
+#: Signals that stop a worker.
+STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGQUIT})
+
+
+def keep_early_signals(arbiter: Any, worker: Any) -> None:
+    """gunicorn's ``post_fork`` hook. Until a new worker installs its own handlers, a signal
+    sent to it runs the handler it inherited from the master, which only queues the signal in
+    the master's queue (the worker's copy of it) and is lost: a worker asked to stop while it
+    boots would serve on until gunicorn kills it after its graceful timeout. The worker keeps
+    that queue, for :func:`replay_early_stop`."""
+    worker.early_signals = arbiter.SIG_QUEUE
+
+
+def replay_early_stop(pending: Any) -> bool:
+    """Stop this worker now, through its SIGTERM handler, if a stop signal reached it before
+    its handlers were installed (``pending``: the queue kept by :func:`keep_early_signals`;
+    other signals there, the master's, are dropped). Returns whether it was asked to stop."""
+    asked = False
+    with contextlib.suppress(queue.Empty):
+        while pending is not None:
+            asked |= pending.get_nowait() in STOP_SIGNALS
+    handler = signal.getsignal(signal.SIGTERM)
+    if asked and callable(handler):
+        handler(signal.SIGTERM, None)
+    return asked
