@@ -210,3 +210,8 @@ def base_env(**settings: str) -> dict[str, str]:
 def module_command(module: str, *args: str) -> list[str]:
     """``python -m module args...`` with this interpreter."""
     return [PYTHON, "-m", module, *args]
+
+
+def bearer(token: str) -> dict[str, str]:
+    """The Authorization header that presents ``token``."""
+    return {"Authorization": f"Bearer {token}"}

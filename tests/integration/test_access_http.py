@@ -14,6 +14,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, update
 
+from support import bearer
 from yardmaster.api import create_app
 from yardmaster.api.resources import Resources
 from yardmaster.shared import outputs
@@ -26,10 +27,6 @@ ADMIN, C1, C2 = "ym-admin-secret", "ym-c1-secret", "ym-c2-secret"
 #: Customers 1 and 2 are the first two the fixture creates.
 TOKENS = f"admin={ADMIN},customer-1={C1},customer-2={C2}"
 PROBLEM = "application/problem+json"
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def make_app(

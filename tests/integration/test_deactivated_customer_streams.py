@@ -16,7 +16,7 @@ from integration.test_live_views import Reader, open_stream
 from sqlalchemy import Engine
 from werkzeug.test import TestResponse
 
-from support import RedisServer
+from support import RedisServer, bearer
 from yardmaster.api import create_app
 from yardmaster.api.live.registry import EXTENSION
 from yardmaster.api.resources import Resources
@@ -35,10 +35,6 @@ PROMPTLY = 2.0
 
 #: An API process (its own app, hub and Redis subscription) on a Redis of the test's choosing.
 MakeApi = Callable[..., FlaskClient]
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture

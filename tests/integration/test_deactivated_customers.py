@@ -17,7 +17,7 @@ from rq import Queue
 from rq.job import Job as RQJob
 from sqlalchemy import Engine, update
 
-from support import eventually
+from support import bearer, eventually
 from yardmaster.api import create_app
 from yardmaster.api.resources import Resources
 from yardmaster.report_worker import runner
@@ -32,10 +32,6 @@ from yardmaster.shared.settings import load_settings
 
 ADMIN, C1, C2 = "ym-admin-secret", "ym-c1-secret", "ym-c2-secret"
 TOKENS = f"admin={ADMIN},customer-1={C1},customer-2={C2}"
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 @dataclass

@@ -16,7 +16,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, update
 
-from support import eventually
+from support import bearer, eventually
 from yardmaster.api import create_app
 from yardmaster.api.auth import SIGNING_KEY
 from yardmaster.api.live.registry import EXTENSION
@@ -32,10 +32,6 @@ ADMIN, C1, C2 = "ym-admin-secret", "ym-c1-secret", "ym-c2-secret"
 TOKENS = f"admin={ADMIN},customer-1={C1},customer-2={C2}"
 PROBLEM = "application/problem+json"
 WERKZEUG_VARIABLE = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 @dataclass
