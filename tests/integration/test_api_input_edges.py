@@ -65,3 +65,13 @@ def test_a_query_argument_that_takes_one_value_given_twice_is_400(
 
 def test_the_filters_of_the_job_list_may_be_repeated(client: FlaskClient) -> None:
     assert client.get("/jobs?state=queued&state=running&kind=work&kind=report").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "query", ["state=", "kind=", "state=queued,running", "kind=work,", "state=nope"]
+)
+def test_a_job_filter_that_is_not_one_known_value_is_400(client: FlaskClient, query: str) -> None:
+    response = client.get(f"/jobs?{query}")
+
+    assert response.status_code == 400
+    assert "unknown" in response.json["detail"]

@@ -96,7 +96,8 @@ def _visible_listing(states: list[str], kinds: list[str], page: int, per_page: i
 
 
 def _choices(name: str, enum: type[JobState] | type[JobKind]) -> list[str]:
-    values = [v for raw in request.args.getlist(name) for v in raw.split(",") if v]
+    """The values of a repeatable filter; each must be one of ``enum``'s (no empty value)."""
+    values = request.args.getlist(name)
     known = {member.value for member in enum}
     unknown = [v for v in values if v not in known]
     if unknown:

@@ -143,11 +143,11 @@ class JobList(BaseModel):
 
 
 class JobsQuery(BaseModel):
-    """Filters of ``GET /jobs``; ``state`` and ``kind`` may be repeated or comma-separated
-    (an empty value filters nothing)."""
+    """Filters of ``GET /jobs``; ``state`` and ``kind`` may be repeated
+    (``state=queued&state=running``)."""
 
-    state: list[JobState | Literal[""]] | None = None
-    kind: list[JobKind | Literal[""]] | None = None
+    state: list[JobState] | None = None
+    kind: list[JobKind] | None = None
     owner: str | None = Field(None, description="a customer id")
     page: Page = 1
     per_page: PerPage = 50
